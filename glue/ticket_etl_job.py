@@ -1,0 +1,318 @@
+"""Glue 5.0 PySpark job: one support-ticket CSV -> typed, deduplicated, partitioned Parquet in staging,
+quarantined rows as CSV, and a run report. Runs unchanged on local PySpark (no `awsglue` there).
+
+Arguments (Glue style, `--name value`): --source, --staging, --quarantine, --reports, --run_id,
+optional --source_key, --dialect (JSON from the inspect step), --contract (path of the contract YAML).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from ticketcore import spark_transform as tx
+from ticketcore.contract import Contract, SchemaError, load_contract, map_headers
+from ticketcore.dialect import HEAD_BYTES, Dialect, detect_dialect
+from ticketcore.timeformats import choose_format
+
+SPARK_ENCODING = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8", "utf-16": "UTF-16", "cp1252": "windows-1252"}
+ARGUMENTS = ("source", "staging", "quarantine", "reports", "run_id")
+OPTIONAL_ARGUMENTS = ("source_key", "dialect", "contract")
+
+
+@dataclass(frozen=True)
+class JobArgs:
+    source: str
+    staging: str
+    quarantine: str
+    reports: str
+    run_id: str
+    source_key: str | None = None
+    dialect: str | None = None
+    contract: str | None = None
+
+
+def parse_args(argv: list[str]) -> JobArgs:
+    try:  # On AWS Glue: the documented way, which also tolerates Glue's own extra arguments.
+        from awsglue.utils import getResolvedOptions
+
+        present = [a for a in OPTIONAL_ARGUMENTS if f"--{a}" in argv]
+        resolved = getResolvedOptions(argv, [*ARGUMENTS, *present])
+        return JobArgs(**{k: resolved[k] for k in (*ARGUMENTS, *present)})
+    except ImportError:
+        parser = argparse.ArgumentParser(description=__doc__)
+        for name in ARGUMENTS:
+            parser.add_argument(f"--{name}", required=True)
+        for name in OPTIONAL_ARGUMENTS:
+            parser.add_argument(f"--{name}")
+        known, _ = parser.parse_known_args(argv[1:])
+        return JobArgs(**vars(known))
+
+
+# ---------------------------------------------------------------- storage through Hadoop's FileSystem
+# The same calls work for local paths and for s3:// on Glue, so the job has no local/AWS branches.
+
+
+def _fs_path(spark: SparkSession, uri: str) -> tuple[Any, Any]:
+    jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
+    path = jvm.org.apache.hadoop.fs.Path(uri)
+    return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path  # type: ignore[attr-defined]
+
+
+def read_head(spark: SparkSession, uri: str, size: int = HEAD_BYTES) -> bytes:
+    fs, path = _fs_path(spark, uri)
+    if not fs.exists(path):
+        raise SchemaError(f"source not found: {uri}")
+    stream = fs.open(path)
+    try:
+        return bytes(stream.readNBytes(size))  # Java 11+: up to `size` bytes
+    finally:
+        stream.close()
+
+
+def write_text(spark: SparkSession, uri: str, text: str) -> None:
+    fs, path = _fs_path(spark, uri)
+    out = fs.create(path, True)
+    try:
+        out.write(bytearray(text.encode("utf-8")))
+    finally:
+        out.close()
+
+
+def list_files(spark: SparkSession, uri: str, suffix: str) -> list[tuple[str, int]]:
+    fs, path = _fs_path(spark, uri)
+    if not fs.exists(path):
+        return []
+    found, it = [], fs.listFiles(path, True)
+    while it.hasNext():
+        status = it.next()
+        name = status.getPath().toString()
+        if name.endswith(suffix):
+            found.append((name, int(status.getLen())))
+    return sorted(found)
+
+
+def move_single_part(spark: SparkSession, tmp_dir: str, target: str) -> None:
+    """Spark writes a directory of parts; quarantine is one named CSV a person can open."""
+    fs, tmp = _fs_path(spark, tmp_dir)
+    _, dst = _fs_path(spark, target)
+    parts = [s.getPath() for s in fs.listStatus(tmp) if s.getPath().getName().startswith("part-")]
+    fs.delete(dst, False)
+    fs.rename(parts[0], dst)
+    fs.delete(tmp, True)
+
+
+def join(base: str, *parts: str) -> str:
+    return "/".join([base.rstrip("/"), *[p.strip("/") for p in parts]])
+
+
+# ---------------------------------------------------------------- the job
+
+
+def build_session(app_name: str = "ticketflow-transform") -> SparkSession:
+    return (
+        SparkSession.builder.appName(app_name)
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.legacy.timeParserPolicy", "CORRECTED")
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        .config("spark.sql.parquet.compression.codec", "snappy")
+        .getOrCreate()
+    )
+
+
+def configure(spark: SparkSession) -> None:
+    """Settings the transform relies on, also applied to a session someone else built (Glue, warm runtime)."""
+    spark.conf.set("spark.sql.session.timeZone", "UTC")
+    spark.conf.set("spark.sql.legacy.timeParserPolicy", "CORRECTED")
+    spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+    spark.conf.set("spark.sql.parquet.compression.codec", "snappy")
+    spark.conf.set("spark.sql.ansi.enabled", "false")
+
+
+def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) -> dict[str, Any]:
+    """Run the transform; returns the run report (also written to `<reports>/run_report.json`)."""
+    configure(spark)
+    timings: dict[str, float] = {}
+    t0 = clock = time.monotonic()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.monotonic()
+        timings[name] = round(now - clock, 3)
+        clock = now
+
+    contract = contract or load_contract(args.contract)
+    if args.dialect:
+        d = json.loads(args.dialect)
+        dialect = Dialect(**{k: d[k] for k in ("encoding", "bom", "delimiter", "headers", "line_terminator")})
+    else:
+        dialect = detect_dialect(read_head(spark, args.source))
+    mapping = map_headers(dialect.headers, contract)
+    ingested_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    source_key = args.source_key or args.source
+    lap("inspect")
+
+    raw = (
+        spark.read.options(
+            header=True,
+            multiLine=True,
+            escape='"',
+            sep=dialect.delimiter,
+            encoding=SPARK_ENCODING.get(dialect.encoding, dialect.encoding),
+            mode="PERMISSIVE",
+            columnNameOfCorruptRecord=tx.CORRUPT,
+            enforceSchema=True,
+            ignoreLeadingWhiteSpace=False,
+            ignoreTrailingWhiteSpace=False,
+        )
+        .schema(tx.source_schema(mapping))
+        .csv(args.source)
+    )
+    base = tx.blank_missing(tx.with_source_lines(raw), contract).persist()
+
+    ts_cols = [c.name for c in contract.columns_of_type("timestamp") if tx.value(c.name) in base.columns]
+    evidence_row = base.agg(
+        F.count(F.lit(1)).alias("__rows"), *tx.timestamp_evidence_aggs([tx.value(c) for c in ts_cols])
+    ).first()
+    evidence = evidence_row.asDict() if evidence_row else {}
+    formats = {
+        c: choose_format(c, tx.evidence_from_row(evidence, tx.value(c)), contract.ambiguous_date_order)
+        for c in ts_cols
+    }
+    lap("read_and_infer")
+
+    typed, info = tx.type_columns(base, contract, mapping, formats)
+    classified = tx.classify(typed, contract, info)
+    valid = tx.supersede_duplicates(classified.where(F.col(tx.REASON).isNull()))
+    final = classified.where(F.col(tx.REASON).isNotNull()).unionByName(valid)
+    final = tx.derive(final, args.run_id, source_key, ingested_at).persist()
+
+    # One pass for every count in the report.
+    enum_cols = [c for c in contract.columns_of_type("enum")]
+    is_valid = F.col(tx.REASON).isNull()
+    counts_row = final.agg(
+        F.count(F.lit(1)).alias("rows_read"),
+        F.sum(is_valid.cast("int")).alias("rows_valid"),
+        *[F.sum((is_valid & F.col(flag)).cast("int")).alias(f"coerced__{name}")
+          for name, flag in info.coerced_flags.items()],
+        *[F.sum((is_valid & F.col(c.name).isNotNull() & ~F.col(c.name).isin(list(c.values))).cast("int"))
+          .alias(f"unknown__{c.name}") for c in enum_cols],
+    ).first()
+    counts = counts_row.asDict() if counts_row else {}
+    reasons = {r[tx.REASON]: r["count"] for r in final.where(~is_valid).groupBy(tx.REASON).count().collect()}
+    unknown_values = {
+        c.name: sorted(
+            r[c.name] for r in final.where(is_valid & F.col(c.name).isNotNull() & ~F.col(c.name).isin(list(c.values)))
+            .select(c.name).distinct().limit(20).collect()
+        )
+        for c in enum_cols if counts.get(f"unknown__{c.name}")
+    }
+    lap("transform_and_count")
+
+    tickets_uri = join(args.staging, "tickets")
+    published_cols = tx.output_columns(contract, mapping)
+    (
+        final.where(is_valid)
+        .select(*published_cols, "year", "month")
+        .repartition("year", "month")  # one file per partition: no small-file storm for Athena
+        .write.mode("overwrite")
+        .partitionBy("year", "month")
+        .parquet(tickets_uri)
+    )
+    lap("write_valid")
+
+    rows_quarantined = int(counts.get("rows_read") or 0) - int(counts.get("rows_valid") or 0)
+    quarantine_file = join(args.quarantine, "rows.csv") if rows_quarantined else None
+    if quarantine_file:
+        tmp = join(args.quarantine, "_tmp_rows")
+        (
+            final.where(~is_valid)
+            .orderBy(tx.LINE)
+            .select(*tx.quarantine_columns(mapping))
+            .coalesce(1)
+            .write.mode("overwrite")
+            .options(header=True, escape='"', quoteAll=False, emptyValue="")
+            .csv(tmp)
+        )
+        move_single_part(spark, tmp, quarantine_file)
+    lap("write_quarantine")
+
+    files = list_files(spark, tickets_uri, ".parquet")
+    per_file = (
+        {r["f"]: r["count"] for r in spark.read.parquet(tickets_uri).groupBy(F.input_file_name().alias("f")).count().collect()}
+        if files else {}
+    )
+    base.unpersist()
+    final.unpersist()
+    rows_read = int(counts.get("rows_read") or 0)
+    rows_valid = int(counts.get("rows_valid") or 0)
+    report: dict[str, Any] = {
+        "run_id": args.run_id,
+        "source": args.source,
+        "source_key": source_key,
+        "contract": contract.source_path,
+        "ingested_at": ingested_at,
+        "dialect": dialect.to_dict(),
+        "rows_read": rows_read,
+        "rows_valid": rows_valid,
+        "rows_quarantined": rows_quarantined,
+        "quarantined_by_reason": dict(sorted(reasons.items())),
+        "duplicates_superseded": int(reasons.get(tx.DUPLICATE_SUPERSEDED, 0)),
+        "header_mapping": mapping.canonical,
+        "unknown_columns": mapping.unknown,
+        "timestamp_formats": {c: f.to_dict() for c, f in formats.items()},
+        "nulls_coerced": {n: int(counts.get(f"coerced__{n}") or 0) for n in info.coerced_flags},
+        "unknown_enum_values": {
+            c.name: {"count": int(counts.get(f"unknown__{c.name}") or 0), "values": unknown_values.get(c.name, [])}
+            for c in enum_cols
+        },
+        "outputs": {
+            "staging": tickets_uri,
+            "files": [
+                {"uri": uri, "bytes": size, "rows": int(per_file.get(uri, per_file.get(uri.replace("file:", "file://"), 0)))}
+                for uri, size in files
+            ],
+            "quarantine": quarantine_file,
+        },
+        "reconciled": rows_read == rows_valid + rows_quarantined,
+        "timings_seconds": {**timings, "total": round(time.monotonic() - t0, 3)},
+    }
+    if not report["reconciled"]:  # cannot happen by construction; a bug must not publish silently
+        raise RuntimeError(f"row accounting broken: read {rows_read} != valid {rows_valid} + quarantined {rows_quarantined}")
+    write_text(spark, join(args.reports, "run_report.json"), json.dumps(report, indent=2, default=str))
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv if argv is None else argv)
+    args = parse_args(argv)
+    try:
+        from awsglue.context import GlueContext
+        from awsglue.job import Job
+        from pyspark.context import SparkContext
+
+        glue_context = GlueContext(SparkContext.getOrCreate())
+        spark = glue_context.spark_session
+        job = Job(glue_context)
+        from awsglue.utils import getResolvedOptions
+
+        job.init(getResolvedOptions(argv, ["JOB_NAME"])["JOB_NAME"], {})
+    except ImportError:
+        spark, job = build_session(), None
+    report = run(spark, args)
+    print(json.dumps({k: report[k] for k in ("run_id", "rows_read", "rows_valid", "rows_quarantined")}))
+    if job is not None:
+        job.commit()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,243 @@
+"""The support-ticket transform as pure DataFrame -> DataFrame functions.
+
+No I/O here: `glue/ticket_etl_job.py` reads the CSV, calls these, and writes the outputs. Every source value
+stays in its raw column (`_raw_<name>`) until the end, so a quarantined row can be written back exactly as it
+arrived; the typed columns are computed beside them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pyspark.sql import Column as SparkColumn
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from ticketcore.contract import Column, Contract, HeaderMapping
+from ticketcore.timeformats import DMY_MDY_REGEX, ISO_REGEX, SPARK_PATTERN, ColumnEvidence, FormatChoice
+
+RAW = "_raw_"
+CORRUPT = "_corrupt_record"
+RECORD = "_record_index"
+REASON = "_error_reason"
+LINE = "_source_line"
+DUPLICATE_SUPERSEDED = "duplicate_superseded"
+WRONG_FIELD_COUNT = "wrong_field_count"
+
+LINEAGE = ["_source_key", LINE, "_run_id", "_ingested_at"]
+SPARK_TYPES = {
+    "string": T.StringType(),
+    "enum": T.StringType(),
+    "timestamp": T.TimestampType(),
+    "integer": T.IntegerType(),
+    "array": T.ArrayType(T.StringType()),
+}
+
+
+def raw(name: str) -> str:
+    return f"{RAW}{name}"
+
+
+def value(name: str) -> str:
+    """The trimmed source value with missing-value tokens as null."""
+    return f"_v_{name}"
+
+
+def source_schema(mapping: HeaderMapping) -> T.StructType:
+    """Every source column as a string (typing happens after), plus Spark's corrupt-record column."""
+    fields = [T.StructField(raw(n), T.StringType()) for n in mapping.output_names]
+    return T.StructType([*fields, T.StructField(CORRUPT, T.StringType())])
+
+
+def with_source_lines(df: DataFrame, header_lines: int = 1) -> DataFrame:
+    """Number each record by the physical line it starts on.
+
+    A record spans 1 + (newlines inside its quoted fields) lines, so the start line is the header's lines
+    plus a running sum over the preceding records. Only the narrow (index, span) frame is windowed; Spark
+    numbers the records of a file in order because a multi-line CSV file is read by a single task.
+    """
+    data_cols = [c for c in df.columns if c.startswith(RAW)]
+    def newlines_in(c: str) -> SparkColumn:
+        return F.coalesce(F.length(F.col(c)) - F.length(F.regexp_replace(F.col(c), "\n", "")), F.lit(0))
+
+    newlines = sum((newlines_in(c) for c in data_cols), F.lit(0))
+    indexed = df.withColumn(RECORD, F.monotonically_increasing_id())
+    # Ragged rows have their text in the corrupt column; count its newlines instead.
+    span = F.when(F.col(CORRUPT).isNotNull(), newlines_in(CORRUPT) + 1).otherwise(newlines + 1)
+    running = Window.orderBy(RECORD).rowsBetween(Window.unboundedPreceding, -1)
+    starts = (
+        indexed.select(RECORD, span.alias("_span"))
+        .withColumn(LINE, F.coalesce(F.sum("_span").over(running), F.lit(0)) + F.lit(header_lines + 1))
+        .drop("_span")
+    )
+    return indexed.join(starts, RECORD)
+
+
+def blank_missing(df: DataFrame, contract: Contract) -> DataFrame:
+    """Trimmed values that are tokens for "no value" (NULL, N/A, -) become null (`_v_<name>` columns)."""
+    tokens = list(contract.missing_values)
+    cleaned = []
+    for c in [c for c in df.columns if c.startswith(RAW)]:
+        trimmed = F.trim(F.col(c))
+        cleaned.append(F.when(F.lower(trimmed).isin(tokens), None).otherwise(trimmed).alias(value(c[len(RAW):])))
+    return df.select("*", *cleaned)
+
+
+def timestamp_evidence_aggs(columns: list[str]) -> list[SparkColumn]:
+    """One aggregation pass collects the evidence for every timestamp column at once."""
+    aggs = []
+    for c in columns:
+        v = F.col(c)
+        slashed = v.rlike(DMY_MDY_REGEX)
+        aggs += [
+            F.count(v).alias(f"{c}__non_null"),
+            F.sum(v.rlike(ISO_REGEX).cast("int")).alias(f"{c}__iso"),
+            F.sum(slashed.cast("int")).alias(f"{c}__slashed"),
+            F.max(F.when(slashed, F.regexp_extract(v, DMY_MDY_REGEX, 1).cast("int"))).alias(f"{c}__max_first"),
+            F.max(F.when(slashed, F.regexp_extract(v, DMY_MDY_REGEX, 2).cast("int"))).alias(f"{c}__max_second"),
+        ]
+    return aggs
+
+
+def evidence_from_row(row: dict[str, object], column: str) -> ColumnEvidence:
+    def get(suffix: str) -> int:
+        value = row.get(f"{column}__{suffix}")
+        return int(value) if value is not None else 0  # type: ignore[call-overload]
+
+    return ColumnEvidence(get("non_null"), get("iso"), get("slashed"), get("max_first"), get("max_second"))
+
+
+def parse_timestamp(v: SparkColumn, choice: FormatChoice) -> SparkColumn:
+    iso_value = F.to_timestamp(v)  # Spark's cast: ISO 8601 with optional time, fraction and zone
+    parsed = F.when(v.rlike(ISO_REGEX), iso_value)
+    if choice.date_order:
+        normalised = F.regexp_replace(F.regexp_replace(v, r"^(\d{1,2})[/.-](\d{1,2})[/.-]", "$1/$2/"), "T", " ")
+        slashed = F.try_to_timestamp(normalised, F.lit(SPARK_PATTERN[choice.date_order]))
+        parsed = parsed.when(v.rlike(DMY_MDY_REGEX), slashed)
+    return parsed
+
+
+def normalise_text(v: SparkColumn, steps: tuple[str, ...]) -> SparkColumn:
+    for step in steps:
+        if step == "lower":
+            v = F.lower(v)
+        elif step == "collapse_whitespace":
+            v = F.regexp_replace(v, r"\s+", " ")
+        # "trim" already happened in blank_missing
+    return v
+
+
+def normalise_enum(v: SparkColumn, col: Column) -> SparkColumn:
+    token = F.regexp_replace(F.regexp_replace(F.lower(v), r"[^0-9a-z]+", "_"), r"^_+|_+$", "")
+    pairs = [x for k, canon in sorted(col.synonym_map().items()) for x in (F.lit(k), F.lit(canon))]
+    return F.coalesce(F.create_map(*pairs)[token], token)
+
+
+def parse_integer(v: SparkColumn, col: Column) -> SparkColumn:
+    number = v.cast("double")  # "4.0" -> 4.0; text -> null
+    ok = number.isNotNull() & (number == F.floor(number))
+    if col.min is not None:
+        ok = ok & (number >= col.min)
+    if col.max is not None:
+        ok = ok & (number <= col.max)
+    return F.when(ok, number.cast("int"))
+
+
+def parse_array(v: SparkColumn, col: Column) -> SparkColumn:
+    pattern = "[" + "".join("\\" + s for s in col.separators) + "]"
+    items = F.transform(F.split(v, pattern), lambda x: normalise_text(F.trim(x), col.normalise))
+    cleaned = F.filter(items, lambda x: x != "")
+    return F.when(F.size(cleaned) > 0, cleaned)
+
+
+@dataclass
+class TypedColumns:
+    """Which typed columns were derived, and the null-coercion flags to count."""
+
+    coerced_flags: dict[str, str] = field(default_factory=dict)  # canonical column -> flag column
+
+
+def type_columns(
+    df: DataFrame, contract: Contract, mapping: HeaderMapping, formats: dict[str, FormatChoice]
+) -> tuple[DataFrame, TypedColumns]:
+    """Cast each canonical column to its contract type; flag present values that could not be read.
+    Unknown source columns are kept as trimmed strings under their normalised names."""
+    info = TypedColumns()
+    typed_cols: list[SparkColumn] = []
+    for col in contract.columns.values():
+        if value(col.name) not in df.columns:
+            typed_cols.append(F.lit(None).cast(SPARK_TYPES[col.type]).alias(col.name))
+            continue
+        v = F.col(value(col.name))
+        if col.type == "timestamp":
+            typed = parse_timestamp(v, formats[col.name])
+        elif col.type == "enum":
+            typed = normalise_enum(v, col)
+        elif col.type == "integer":
+            typed = parse_integer(v, col)
+        elif col.type == "array":
+            typed = parse_array(v, col)
+        else:
+            typed = normalise_text(v, col.normalise)
+        typed_cols.append(typed.alias(col.name))
+        if col.type in ("timestamp", "integer"):
+            info.coerced_flags[col.name] = f"_coerced_{col.name}"
+    for name in mapping.unknown.values():
+        typed_cols.append(F.col(value(name)).alias(name))
+    out = df.select("*", *typed_cols)
+    # A second projection, so the (costly) parse is referenced, not re-evaluated.
+    flags = [
+        (F.col(name).isNull() & F.col(value(name)).isNotNull()).alias(flag)
+        for name, flag in info.coerced_flags.items()
+    ]
+    return out.select("*", *flags), info
+
+
+def classify(df: DataFrame, contract: Contract, info: TypedColumns) -> DataFrame:
+    """Give each row an error reason (null for valid rows). The first applicable reason wins."""
+    reason: SparkColumn = F.when(F.col(CORRUPT).isNotNull(), F.lit(WRONG_FIELD_COUNT))
+    for name in contract.required:
+        flag = info.coerced_flags.get(name)
+        if flag:
+            reason = reason.when(F.col(flag), F.lit(f"unparseable_required:{name}"))
+        reason = reason.when(F.col(name).isNull(), F.lit(f"missing_required:{name}"))
+    return df.withColumn(REASON, reason)
+
+
+def supersede_duplicates(valid: DataFrame) -> DataFrame:
+    """Within one file the latest `updated_at` (else the last line) of each ticket_id wins; the others are
+    marked `duplicate_superseded`. Only ids that occur more than once are windowed."""
+    dup_ids = valid.groupBy("ticket_id").count().where("count > 1").select("ticket_id", F.lit(True).alias("_dup"))
+    flagged = valid.join(F.broadcast(dup_ids), "ticket_id", "left")
+    rank = F.row_number().over(
+        Window.partitionBy("ticket_id").orderBy(F.col("updated_at").desc_nulls_last(), F.col(LINE).desc())
+    )
+    dups = flagged.where("_dup").withColumn("_rank", rank)
+    superseded = dups.where("_rank > 1").select(RECORD, F.lit(DUPLICATE_SUPERSEDED).alias("_dup_reason"))
+    return valid.join(superseded, RECORD, "left").withColumn(REASON, F.col("_dup_reason")).drop("_dup_reason")
+
+
+def derive(df: DataFrame, run_id: str, source_key: str, ingested_at: str) -> DataFrame:
+    hours = (F.unix_micros(F.col("resolved_at")) - F.unix_micros(F.col("created_at"))) / F.lit(3_600_000_000.0)
+    return (
+        df.withColumn("resolution_hours", F.round(hours, 4))
+        .withColumn("_source_key", F.lit(source_key))
+        .withColumn("_run_id", F.lit(run_id))
+        .withColumn("_ingested_at", F.lit(ingested_at).cast("timestamp"))
+        .withColumn("year", F.date_format("created_at", "yyyy"))
+        .withColumn("month", F.date_format("created_at", "MM"))
+    )
+
+
+def output_columns(contract: Contract, mapping: HeaderMapping) -> list[str]:
+    """Canonical columns in contract order, then unknown source columns (strings), then derived/lineage."""
+    extras = [mapping.unknown[h] for h in mapping.source_headers if h in mapping.unknown]
+    return [*contract.columns, *extras, "resolution_hours", *LINEAGE]
+
+
+def quarantine_columns(mapping: HeaderMapping) -> list[SparkColumn]:
+    """Original headers and values, then why and where."""
+    cols = [F.col(raw(n)).alias(h) for h, n in zip(mapping.source_headers, mapping.output_names, strict=True)]
+    return [*cols, F.col(REASON).alias("_error_reason"), F.col(LINE).alias("_source_line"),
+            F.col(CORRUPT).alias("_raw_record")]

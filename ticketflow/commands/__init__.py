@@ -1,0 +1,1 @@
+"""One module per `ticketflow` subcommand, each exposing `register(subparsers)`."""

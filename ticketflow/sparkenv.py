@@ -1,0 +1,47 @@
+"""The local Spark session: one per process, configured like the Glue job expects."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+_lock = threading.Lock()
+
+
+def require_java() -> None:
+    if not shutil.which("java") and not os.environ.get("JAVA_HOME"):
+        raise SystemExit(
+            "PySpark needs Java 17 and `java` is not on PATH. Install it with:\n"
+            "  sudo apt-get install -y openjdk-17-jre-headless"
+        )
+
+
+def local_session(cores: str = "*", memory: str | None = None) -> SparkSession:
+    """A quiet local session; created once, then shared (the warm session of the local runtime)."""
+    require_java()
+    from pyspark.sql import SparkSession
+
+    with _lock:
+        spark = (
+            SparkSession.builder.master(f"local[{cores}]")
+            .appName("ticketflow")
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.driver.bindAddress", "127.0.0.1")
+            .config("spark.driver.host", "127.0.0.1")
+            .config("spark.driver.memory", memory or os.environ.get("TICKETFLOW_SPARK_MEMORY", "4g"))
+            # Small local data: few shuffle partitions beat the default 200.
+            .config("spark.sql.shuffle.partitions", os.environ.get("TICKETFLOW_SHUFFLE_PARTITIONS", "4"))
+            .config("spark.sql.adaptive.enabled", "true")
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
+            .config("spark.sql.warehouse.dir", os.path.join(os.environ.get("TMPDIR", "/tmp"), "ticketflow-warehouse"))
+            .getOrCreate()
+        )
+        spark.sparkContext.setLogLevel("ERROR")
+        return spark
