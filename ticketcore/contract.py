@@ -19,7 +19,7 @@ SEVERITIES = {"error", "warning"}
 RESERVED_NAMES = {"resolution_hours", "year", "month", "_source_key", "_source_line", "_run_id",
                   "_ingested_at", "_error_reason", "_raw_record"}
 
-_NON_ALNUM = re.compile(r"[^0-9a-z]+")
+_NON_ALNUM = re.compile(r"[\W_]+")  # Unicode letters and digits are alphanumeric too
 
 
 class ContractError(ValueError):

@@ -129,7 +129,8 @@ def normalise_text(v: SparkColumn, steps: tuple[str, ...]) -> SparkColumn:
 
 
 def normalise_enum(v: SparkColumn, col: Column) -> SparkColumn:
-    token = F.regexp_replace(F.regexp_replace(F.lower(v), r"[^0-9a-z]+", "_"), r"^_+|_+$", "")
+    # The same rule as contract.normalise_token: runs of non-letters/digits -> "_", edges stripped.
+    token = F.regexp_replace(F.regexp_replace(F.lower(v), r"[^\p{L}\p{N}]+", "_"), r"^_+|_+$", "")
     pairs = [x for k, canon in sorted(col.synonym_map().items()) for x in (F.lit(k), F.lit(canon))]
     return F.coalesce(F.create_map(*pairs)[token], token)
 

@@ -1,0 +1,53 @@
+"""S3 ObjectCreated -> StartExecution, one per record; raises if any record failed so Lambda retries."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from ticketcore.trigger import ObjectCreated, start_executions
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+class StartExecutionFailed(Exception):
+    """At least one record could not start an execution; the invocation is retried as a whole."""
+
+
+def sfn_client() -> Any:
+    return boto3.client("stepfunctions")
+
+
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+@logger.inject_lambda_context
+@event_source(data_class=S3Event)
+def handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
+    objects = [
+        ObjectCreated(
+            bucket=r.s3.bucket.name,
+            key=r.s3.get_object.key,  # Powertools URL-decodes (unquote_plus) the key
+            size=int(r.s3.get_object.size or 0),
+            version_id=r.s3.get_object.version_id,
+            sequencer=r.s3.get_object.sequencer,
+        )
+        for r in event.records
+    ]
+    result = start_executions(sfn_client(), os.environ["STATE_MACHINE_ARN"], objects)
+    metrics.add_metric(name="ExecutionsStarted", unit=MetricUnit.Count, value=len(result.started))
+    metrics.add_metric(name="DuplicateEvents", unit=MetricUnit.Count, value=len(result.duplicates))
+    metrics.add_metric(name="ObjectsSkipped", unit=MetricUnit.Count, value=len(result.skipped))
+    for skipped in result.skipped:
+        logger.info("object skipped", extra=skipped)
+    if result.failed:
+        logger.error("executions not started", extra={"failed": result.failed})
+        raise StartExecutionFailed(f"{len(result.failed)} of {len(objects)} records failed: {result.failed}")
+    return result.to_dict()

@@ -1,0 +1,184 @@
+"""The Glue job end to end on local Spark: real exports, generated data, unusable files."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pytest
+
+from glue.ticket_etl_job import JobArgs, run
+from ticketcore.contract import SchemaError, load_contract
+from ticketflow.generate import generate_csv
+
+pytestmark = pytest.mark.spark
+CONTRACT_DIR = Path(__file__).resolve().parents[2] / "contracts"
+
+
+def job(tmp_path: Path, source: Path, **kw) -> JobArgs:
+    return JobArgs(source=str(source), staging=str(tmp_path / "staging"), quarantine=str(tmp_path / "q"),
+                   reports=str(tmp_path / "reports"), run_id="test-run", source_key=source.name, **kw)
+
+
+def published(tmp_path: Path):
+    return ds.dataset(tmp_path / "staging" / "tickets", format="parquet", partitioning="hive").to_table()
+
+
+def quarantined(tmp_path: Path) -> list[dict[str, str]]:
+    path = tmp_path / "q" / "rows.csv"
+    if not path.exists():
+        return []
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def csv_records(path: Path, encoding: str = "utf-8") -> int:
+    with path.open(newline="", encoding=encoding) as fh:
+        return sum(1 for _ in csv.reader(fh)) - 1
+
+
+@pytest.mark.real_data
+def test_kpi_dashboard_export(spark, tmp_path, real_file):
+    source = real_file("kpi_dashboard_tickets.csv")
+    report = run(spark, job(tmp_path, source))
+    assert report["rows_read"] == csv_records(source) == 1000
+    assert report["rows_valid"] + report["rows_quarantined"] == 1000
+    assert report["header_mapping"]["Created_Date"] == "created_at"
+    assert report["header_mapping"]["Resolved_Date"] == "resolved_at"
+    table = published(tmp_path).to_pandas().set_index("ticket_id")
+    assert len(table) == report["rows_valid"]
+    first = table.loc["TKT_100000"]
+    assert (str(first.created_at.date()), first.channel, first.priority, first.status, first.agent) == (
+        "2024-12-16", "phone", "low", "resolved", "Agent_19")
+    assert first.resolution_hours == 96.0
+    assert first._source_line == 2
+    pending = table.loc["TKT_100007"]
+    assert pending.status == "pending" and pending.resolved_at is None or str(pending.resolved_at) == "NaT"
+    # Every file's rows are written once: partitions are disjoint and add up.
+    assert sum(f["rows"] for f in report["outputs"]["files"]) == report["rows_valid"]
+    saved = json.loads((tmp_path / "reports" / "run_report.json").read_text())
+    assert saved["rows_read"] == 1000 and saved["reconciled"] is True
+
+
+@pytest.mark.real_data
+def test_ticket_analytics_export(spark, tmp_path, real_file):
+    source = real_file("ticket_analytics_tickets.csv")
+    report = run(spark, job(tmp_path, source))
+    assert report["rows_read"] == csv_records(source)
+    assert report["rows_valid"] + report["rows_quarantined"] == report["rows_read"]
+    table = published(tmp_path).to_pandas().set_index("ticket_id")
+    one = table.loc["TKT-00001"]
+    assert (one.priority, one.status, one.satisfaction_score, one.channel) == ("urgent", "closed", 5, "chat")
+    assert str(one.created_at) == "2024-11-23 03:01:00+00:00"
+    assert table.loc["TKT-00002"].status == "in_progress"
+    assert table.loc["TKT-00004"].channel == "web"
+    # Durations in hours are not timestamps: kept as unknown string columns, and reported.
+    assert report["unknown_columns"]["Resolution_Time_Hours"] == "resolution_time_hours"
+    assert table.loc["TKT-00001"].resolution_time_hours == "18.05"
+    # Blank CSAT is null, not a coercion.
+    assert report["nulls_coerced"]["satisfaction_score"] == 0
+
+
+@pytest.mark.real_data
+def test_sla_breach_export_needs_a_creation_timestamp(spark, tmp_path, real_file):
+    source = real_file("sla_breach_tickets.csv")
+    with pytest.raises(SchemaError, match="created_at") as err:
+        run(spark, job(tmp_path, source))
+    assert "First_Response_Time" in str(err.value)  # the headers seen are named
+    assert not (tmp_path / "staging").exists() and not (tmp_path / "reports").exists()
+
+
+@pytest.mark.real_data
+def test_sla_breach_export_with_a_user_contract(spark, tmp_path, real_file):
+    """A user maps created_at from First_Response_Time by editing a copy of the contract: no code change."""
+    source = real_file("sla_breach_tickets.csv")
+    text = (CONTRACT_DIR / "support_tickets.yaml").read_text()
+    text = text.replace("first_response_date, first_reply_at, first_response_time]",
+                        "first_response_date, first_reply_at]")
+    text = text.replace("submitted_at, ticket_created, created_on]", "submitted_at, ticket_created, created_on,\n"
+                        "              first_response_time]")
+    text = text.replace("date_resolved, resolved_on]", "date_resolved, resolved_on, time_to_resolution]")
+    contract_path = tmp_path / "sla_contract.yaml"
+    contract_path.write_text(text)
+    report = run(spark, job(tmp_path, source, contract=str(contract_path)))
+    assert report["header_mapping"]["First_Response_Time"] == "created_at"
+    assert report["header_mapping"]["Time_to_Resolution"] == "resolved_at"
+    assert report["rows_read"] == csv_records(source) == 2769
+    assert report["rows_valid"] + report["rows_quarantined"] == 2769
+    table = published(tmp_path).to_pandas().set_index("ticket_id")
+    row = table.loc["4"]  # "2023-06-01 7:29": hour not zero-padded
+    assert str(row.created_at) == "2023-06-01 07:29:00+00:00"
+    assert row.customer_email == "bradleyolson@example.org"
+    assert row.satisfaction_score == 3
+
+
+def test_generated_file_counts_match_what_was_injected(spark, tmp_path):
+    source = tmp_path / "gen.csv"
+    stats = generate_csv(source, rows=2000, seed=11, dirty=0.06)
+    report = run(spark, job(tmp_path, source))
+    assert report["rows_read"] == stats.rows == csv_records(source)
+    assert report["rows_quarantined"] == stats.expected_quarantined
+    assert report["rows_valid"] == stats.expected_valid
+    assert report["duplicates_superseded"] == stats.dirty["duplicate"]
+    reasons = report["quarantined_by_reason"]
+    assert reasons.get("wrong_field_count", 0) == stats.dirty["ragged"]
+    assert reasons.get("missing_required:ticket_id", 0) == stats.dirty["missing_ticket_id"]
+    assert reasons.get("unparseable_required:created_at", 0) == stats.dirty["bad_created_at"]
+    # The quarantine file has the original headers, the reason and a line that points at the source.
+    rows = quarantined(tmp_path)
+    assert len(rows) == report["rows_quarantined"]
+    assert {"Ticket ID", "Created At", "_error_reason", "_source_line"} <= set(rows[0])
+    lines = source.read_text(encoding="utf-8").split("\n")
+    for row in rows:
+        if row["_error_reason"] == "missing_required:ticket_id":
+            assert lines[int(row["_source_line"]) - 1].startswith(",")  # the id field really is empty there
+    # Published ids are unique, and the winning duplicate is the later update.
+    table = published(tmp_path).to_pandas()
+    assert table.ticket_id.is_unique
+    assert len(table) == report["rows_valid"]
+
+
+def test_encodings_and_delimiters(spark, tmp_path):
+    text = "Ticket ID;Créé le;Agent;Status\r\nT1;2024-01-02 10:00;Zoë Müller;Résolu\r\nT2;2024-01-03;José;open\r\n"
+    source = tmp_path / "latin.csv"
+    source.write_bytes(text.replace("Créé le", "Created At").encode("cp1252"))
+    report = run(spark, job(tmp_path, source))
+    assert report["dialect"]["encoding"] == "cp1252" and report["dialect"]["delimiter"] == ";"
+    table = published(tmp_path).to_pandas().set_index("ticket_id")
+    assert table.loc["T1"].agent == "Zoë Müller" and table.loc["T2"].agent == "José"
+    assert table.loc["T1"].status == "résolu"  # unknown value kept, normalised
+    assert report["unknown_enum_values"]["status"] == {"count": 1, "values": ["résolu"]}
+
+    utf16 = tmp_path / "u16.csv"
+    utf16.write_bytes("Ticket ID\tCreated At\tAgent\nT9\t2024-05-06\tÅsa\n".encode("utf-16"))
+    out = tmp_path / "u16"
+    report = run(spark, job(out, utf16))
+    assert report["dialect"]["encoding"] == "utf-16"
+    assert published(out).to_pandas().agent.tolist() == ["Åsa"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"", "empty file"), (b"\x1f\x8b\x08\x00binary", "not text"),
+     (b"Ticket ID,Subject\nT1,x\n", "missing required columns ['created_at']")],
+)
+def test_unusable_files_fail_without_output(spark, tmp_path, content, message):
+    source = tmp_path / "bad.csv"
+    source.write_bytes(content)
+    with pytest.raises(SchemaError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        run(spark, job(tmp_path, source))
+    assert not (tmp_path / "staging").exists()
+
+
+def test_header_only_file_publishes_nothing(spark, tmp_path):
+    source = tmp_path / "header.csv"
+    source.write_text("Ticket ID,Created At\n")
+    report = run(spark, job(tmp_path, source))
+    assert (report["rows_read"], report["rows_valid"], report["rows_quarantined"]) == (0, 0, 0)
+    assert report["outputs"]["files"] == []
+
+
+def test_contract_loads_default_when_none_given():
+    assert load_contract(None).name == "support_tickets"

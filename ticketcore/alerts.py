@@ -1,0 +1,70 @@
+"""The failure alert: one readable message from a Step Functions status-change event."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+ALERT_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
+
+
+@dataclass(frozen=True)
+class Alert:
+    subject: str
+    message: str
+    attributes: dict[str, str]
+
+
+def failed_state(history: list[dict[str, Any]]) -> tuple[str | None, str | None, str | None]:
+    """(state, error, cause) of the last failure in an execution history."""
+    state = error = cause = None
+    for event in history:
+        if event.get("type") in ("TaskStateEntered", "ChoiceStateEntered", "PassStateEntered",
+                                 "ParallelStateEntered", "MapStateEntered", "FailStateEntered"):
+            state = event.get("stateEnteredEventDetails", {}).get("name")
+        for key in ("taskFailedEventDetails", "executionFailedEventDetails", "executionTimedOutEventDetails",
+                    "executionAbortedEventDetails"):
+            details = event.get(key)
+            if details:
+                error = details.get("error", error)
+                cause = details.get("cause", cause)
+    return state, error, cause
+
+
+def build_alert(event: dict[str, Any], history: list[dict[str, Any]], region: str) -> Alert | None:
+    detail = event.get("detail", {})
+    status = detail.get("status")
+    if status not in ALERT_STATUSES:
+        return None
+    arn = detail.get("executionArn", "")
+    name = detail.get("name") or arn.rsplit(":", 1)[-1]
+    try:
+        source_key = json.loads(detail.get("input") or "{}").get("key", "?")
+    except json.JSONDecodeError:
+        source_key = "?"
+    state, error, cause = failed_state(history)
+    error = detail.get("error") or error or status
+    cause = detail.get("cause") or cause or ""
+    console = f"https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{arn}"
+    subject = f"ticketflow: {name[:40]} {status} at {state or '?'} ({error})"[:100]
+    lines = [
+        f"Execution {name} ended {status}.",
+        f"Source file:   {source_key}",
+        f"Failed state:  {state or 'unknown'}",
+        f"Error:         {error}",
+        f"Cause:         {cause[:2000]}",
+        "",
+        f"Execution:     {arn}",
+        f"Console:       {console}",
+        "",
+        "After fixing the cause, redrive it (re-runs from the failed state; earlier states are not re-run):",
+        f"  aws stepfunctions redrive-execution --execution-arn {arn}",
+        f"  ticketflow redrive {name}          (local runtime; add --target aws for a deployed stack)",
+    ]
+    return Alert(
+        subject=subject,
+        message="\n".join(lines),
+        attributes={"status": status, "state": state or "", "error": error, "source_key": source_key,
+                    "execution_arn": arn},
+    )

@@ -1,0 +1,67 @@
+"""Where everything lives in the bucket: the same keys on S3 and in the local bucket directory."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import PurePosixPath
+
+ROOT = "support_ticket"
+RAW_PREFIX = f"{ROOT}/raw/"
+STAGING_PREFIX = f"{ROOT}/staging/"
+PROCESSED_PREFIX = f"{ROOT}/processed/"
+TICKETS_PREFIX = f"{PROCESSED_PREFIX}tickets/"
+MANIFESTS_PREFIX = f"{PROCESSED_PREFIX}_manifests/"
+QUARANTINE_PREFIX = f"{ROOT}/quarantine/"
+REPORTS_PREFIX = f"{ROOT}/reports/"
+
+RUN_REPORT = "run_report.json"
+VALIDATION_REPORT = "validation_report.json"
+PUBLISH_REPORT = "publish_report.json"
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def source_name(source_key: str) -> str:
+    """`support_ticket/raw/eu/Tickets 2024.csv` -> `eu_Tickets_2024`: readable, filesystem- and S3-safe."""
+    rel = source_key.removeprefix(RAW_PREFIX)
+    stem = str(PurePosixPath(rel).with_suffix("")) if rel.lower().endswith(".csv") else rel
+    return _UNSAFE.sub("_", stem).strip("._") or "source"
+
+
+def source_id(source_key: str) -> str:
+    """Readable name plus a short hash of the exact key, so two keys never share published files."""
+    digest = hashlib.sha256(source_key.encode("utf-8")).hexdigest()[:10]
+    return f"{source_name(source_key)[:60]}-{digest}"
+
+
+def staging_prefix(run_id: str) -> str:
+    return f"{STAGING_PREFIX}{run_id}/"
+
+
+def staged_tickets_prefix(run_id: str) -> str:
+    return f"{staging_prefix(run_id)}tickets/"
+
+
+def quarantine_prefix(source_key: str, run_id: str) -> str:
+    return f"{QUARANTINE_PREFIX}{source_name(source_key)}/{run_id}/"
+
+
+def reports_prefix(run_id: str) -> str:
+    return f"{REPORTS_PREFIX}{run_id}/"
+
+
+def manifest_key(source_key: str) -> str:
+    return f"{MANIFESTS_PREFIX}{source_id(source_key)}.json"
+
+
+def partition_of(staged_key: str) -> str:
+    """`.../tickets/year=2024/month=03/part-0.parquet` -> `year=2024/month=03`."""
+    parts = [p for p in staged_key.split("/") if "=" in p]
+    return "/".join(parts)
+
+
+def published_key(source_key: str, partition: str, index: int) -> str:
+    """Deterministic from the source key: a re-upload of the key overwrites exactly its own files."""
+    suffix = f"-{index}" if index else ""
+    return f"{TICKETS_PREFIX}{partition}/{source_id(source_key)}{suffix}.parquet"

@@ -1,0 +1,96 @@
+"""The publish step: move validated staged files under processed/, idempotently.
+
+Published names derive from the source key (layout.published_key), and a manifest per source key lists
+its current files. Publishing copies the staged files over their deterministic names, deletes the files
+the previous manifest listed that are no longer part of the set, then writes the new manifest. Each step
+can be repeated, so a retry or a redrive after a crash converges to exactly the new file set.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from ticketcore import layout
+from ticketcore.storage import Storage
+
+
+class PublishRefused(Exception):
+    """Publishing would put unvalidated data under processed/."""
+
+
+def _read_json(storage: Storage, key: str) -> dict[str, Any] | None:
+    return json.loads(storage.read_bytes(key)) if storage.exists(key) else None
+
+
+def plan(storage: Storage, source_key: str, run_id: str) -> dict[str, str]:
+    """staged key -> published key, in a stable order."""
+    staged = sorted(o.key for o in storage.list(layout.staged_tickets_prefix(run_id)) if o.key.endswith(".parquet"))
+    targets: dict[str, str] = {}
+    per_partition: dict[str, int] = {}
+    for key in staged:
+        partition = layout.partition_of(key)
+        index = per_partition.get(partition, 0)
+        per_partition[partition] = index + 1
+        targets[key] = layout.published_key(source_key, partition, index)
+    return targets
+
+
+def publish(storage: Storage, source_key: str, run_id: str, sequencer: str = "") -> dict[str, Any]:
+    reports = layout.reports_prefix(run_id)
+    validation = _read_json(storage, reports + layout.VALIDATION_REPORT)
+    if not validation or not validation.get("success"):
+        raise PublishRefused(f"run {run_id}: no passing validation report at {reports + layout.VALIDATION_REPORT}")
+    run_report = _read_json(storage, reports + layout.RUN_REPORT) or {}
+
+    manifest_key = layout.manifest_key(source_key)
+    previous = _read_json(storage, manifest_key) or {}
+    if previous.get("run_id") == run_id and all(storage.exists(f["key"]) for f in previous.get("files", [])):
+        return {**previous, "outcome": "already_published"}
+    # A slower, older execution of the same key must not overwrite a newer upload's output.
+    if sequencer and previous.get("sequencer") and _newer(previous["sequencer"], sequencer):
+        return {"outcome": "superseded", "run_id": run_id, "current_run_id": previous.get("run_id"),
+                "source_key": source_key, "files": previous.get("files", [])}
+
+    targets = plan(storage, source_key, run_id)
+    for staged, target in targets.items():
+        storage.copy(staged, target)
+    current = set(targets.values())
+    removed = [f["key"] for f in previous.get("files", []) if f["key"] not in current]
+    for key in removed:
+        storage.delete(key)
+    rows_by_file = {f["uri"]: f["rows"] for f in run_report.get("outputs", {}).get("files", [])}
+    files = [
+        {"key": target, "bytes": storage.size(target), "rows": _rows_for(storage, staged, rows_by_file)}
+        for staged, target in targets.items()
+    ]
+    manifest = {
+        "source_key": source_key,
+        "run_id": run_id,
+        "sequencer": sequencer,
+        "published_at": datetime.now(UTC).isoformat(),
+        "rows": sum(f["rows"] or 0 for f in files),
+        "files": files,
+        "replaced_files": removed,
+    }
+    storage.write_bytes(manifest_key, json.dumps(manifest, indent=2).encode())
+    storage.write_bytes(reports + layout.PUBLISH_REPORT, json.dumps(manifest, indent=2).encode())
+    # Staging is no longer needed once the manifest names the published copies.
+    for staged in targets:
+        storage.delete(staged)
+    return {**manifest, "outcome": "published"}
+
+
+def _rows_for(storage: Storage, staged_key: str, rows_by_file: dict[str, int]) -> int | None:
+    uri = storage.uri(staged_key)
+    for candidate, rows in rows_by_file.items():
+        if candidate.endswith(uri) or uri.endswith(candidate.removeprefix("file:")):
+            return int(rows)
+    return None
+
+
+def _newer(a: str, b: str) -> bool:
+    """S3 sequencers of one key compare as hex strings once padded to the same length."""
+    width = max(len(a), len(b))
+    return a.rjust(width, "0").upper() > b.rjust(width, "0").upper()

@@ -1,0 +1,95 @@
+"""S3 event records -> Step Functions executions, idempotently.
+
+The execution name is derived from (bucket, key, version id or sequencer), and the input is a pure
+function of the record, so a duplicate delivery of the same event names the same execution: Step Functions
+either returns the running one or answers `ExecutionAlreadyExists`, and nothing runs twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ticketcore.layout import RAW_PREFIX, source_name
+
+MAX_NAME = 80
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+@dataclass(frozen=True)
+class ObjectCreated:
+    bucket: str
+    key: str  # already URL-decoded
+    size: int
+    version_id: str | None = None
+    sequencer: str | None = None
+
+
+@dataclass
+class TriggerResult:
+    started: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"started": self.started, "duplicates": self.duplicates, "skipped": self.skipped,
+                "failed": self.failed}
+
+
+def skip_reason(obj: ObjectCreated) -> str | None:
+    if obj.key.endswith("/"):
+        return "folder marker"
+    if not obj.key.startswith(RAW_PREFIX):
+        return f"outside {RAW_PREFIX}"
+    if not obj.key.lower().endswith(".csv"):
+        return "not a .csv key"
+    if obj.size == 0:
+        return "zero-byte object"
+    return None
+
+
+def execution_name(obj: ObjectCreated) -> str:
+    """<= 80 chars of [A-Za-z0-9_-]: a readable stem plus a digest of exactly what identifies the upload."""
+    identity = f"{obj.bucket}/{obj.key}@{obj.version_id or obj.sequencer or ''}"
+    digest = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:20]
+    stem = _NAME_UNSAFE.sub("_", source_name(obj.key)).strip("_")[: MAX_NAME - len(digest) - 1] or "upload"
+    return f"{stem}-{digest}"
+
+
+def execution_input(obj: ObjectCreated) -> dict[str, Any]:
+    return {
+        "bucket": obj.bucket,
+        "key": obj.key,
+        "size": obj.size,
+        "version_id": obj.version_id or "",
+        "sequencer": obj.sequencer or "",
+    }
+
+
+def start_executions(sfn: Any, state_machine_arn: str, objects: list[ObjectCreated]) -> TriggerResult:
+    """Start one execution per object; one failure does not stop the others (the caller raises after)."""
+    result = TriggerResult()
+    for obj in objects:
+        reason = skip_reason(obj)
+        if reason:
+            result.skipped.append({"key": obj.key, "reason": reason})
+            continue
+        name = execution_name(obj)
+        try:
+            sfn.start_execution(
+                stateMachineArn=state_machine_arn,
+                name=name,
+                input=json.dumps(execution_input(obj), sort_keys=True),
+            )
+            result.started.append(name)
+        except Exception as err:  # boto3 ClientError: look at the code, never at the message
+            code = getattr(err, "response", {}).get("Error", {}).get("Code", type(err).__name__)
+            if code == "ExecutionAlreadyExists":
+                result.duplicates.append(name)
+            else:
+                result.failed.append({"key": obj.key, "execution": name, "error": code, "message": str(err)})
+    return result

@@ -1,0 +1,91 @@
+"""`ticketflow run FILE...`: upload files into the local bucket and run each through the pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="upload files and run them through trigger -> state machine -> publish")
+    p.add_argument("files", nargs="+", type=Path)
+    p.add_argument("--home", type=Path, help="local bucket and state (default .ticketflow/)")
+    p.add_argument("--contract", type=Path, help="contract YAML (default: contracts/support_tickets.yaml)")
+    p.add_argument("--json", action="store_true", help="print one JSON document instead of progress")
+    p.set_defaults(func=main)
+
+
+class Progress:
+    """Prints each state as it is entered and left, one line per event that matters to a person."""
+
+    def __init__(self, name: str, enabled: bool) -> None:
+        self.name, self.enabled = name, enabled
+        self.lock = threading.Lock()
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        kind = event["type"]
+        text = None
+        if kind.endswith("StateEntered"):
+            text = f"-> {event['stateEnteredEventDetails']['name']}"
+        elif kind == "TaskFailed":
+            d = event.get("taskFailedEventDetails", {})
+            text = f"   failed: {d.get('error')} {str(d.get('cause', ''))[:160]}"
+        elif kind in ("ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"):
+            text = f"== {kind.removeprefix('Execution').upper()}"
+        if text:
+            with self.lock:
+                print(f"[{self.name[:48]}] {text}", flush=True)
+
+
+def describe_summary(s: dict[str, Any]) -> str:
+    lines = [f"{s['name']}: {s['status']}  ({s['source_key']})"]
+    if s["rows_read"] is not None:
+        lines.append(
+            f"  rows read {s['rows_read']:,}; published {s['rows_published'] or 0:,}; quarantined "
+            f"{s['rows_quarantined']:,} (duplicates superseded {s['duplicates_superseded']:,})"
+        )
+    if s["validation"]:
+        v = s["validation"]
+        lines.append(f"  validation {'passed' if v['success'] else 'FAILED'}"
+                     + (f"; not met: {v['failed_expectations']}" if v["failed_expectations"] else ""))
+    if s["status"] != "SUCCEEDED":
+        lines.append(f"  failed at {s['failed_state']}: {s['error']}: {str(s['cause'])[:300]}")
+    if s["report_key"]:
+        lines.append(f"  report: {s['report_key']}")
+    return "\n".join(lines)
+
+
+def main(args: argparse.Namespace) -> int:
+    from ticketflow.local.runtime import LocalRuntime
+
+    missing = [str(f) for f in args.files if not f.is_file()]
+    if missing:
+        print(f"no such file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    summaries = []
+    with LocalRuntime(home=args.home, contract=args.contract) as runtime:
+        names: list[str] = []
+        for path in args.files:
+            upload = runtime.upload(path)
+            if not args.json:
+                print(f"uploaded {path} -> {upload.key}; executions {upload.started or upload.duplicates or '-'}"
+                      + (f" skipped: {upload.skipped}" if upload.skipped else "")
+                      + (" DEAD-LETTERED" if upload.dead_lettered else ""))
+            names += upload.started
+        for name in names:
+            runtime.wait(name, on_event=Progress(name, enabled=not args.json))
+            summaries.append(runtime.summary(name))
+    if args.json:
+        print(json.dumps({"executions": summaries}, indent=2, default=str))
+    else:
+        print()
+        for s in summaries:
+            print(describe_summary(s))
+        print(f"\nlocal bucket: {runtime.home / 'bucket'}; alerts: {runtime.home / 'outbox.jsonl'}")
+    return 0 if summaries and all(s["status"] == "SUCCEEDED" for s in summaries) else 1
