@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from typing import Any
+from urllib.parse import unquote_plus
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -34,7 +35,7 @@ def handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
     objects = [
         ObjectCreated(
             bucket=r.s3.bucket.name,
-            key=r.s3.get_object.key,  # Powertools URL-decodes (unquote_plus) the key
+            key=unquote_plus(r.s3.get_object.key),  # keys arrive URL-encoded ("a+b%25.csv")
             size=int(r.s3.get_object.size or 0),
             version_id=r.s3.get_object.version_id,
             sequencer=r.s3.get_object.sequencer,

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ticketcore.alerts import build_alert, failed_state
+from ticketcore.contract import SchemaError, load_contract
+from ticketcore.inspect import inspect_source
+from ticketcore.storage import LocalStorage
+
+HISTORY = [
+    {"type": "ExecutionStarted"},
+    {"type": "TaskStateEntered", "stateEnteredEventDetails": {"name": "InspectSource"}},
+    {"type": "TaskStateEntered", "stateEnteredEventDetails": {"name": "ValidateOutput"}},
+    {"type": "TaskFailed", "taskFailedEventDetails": {"error": "DataQualityError", "cause": "{\"errorMessage\": \"x\"}"}},
+    {"type": "ExecutionFailed", "executionFailedEventDetails": {"error": "DataQualityError", "cause": "boom"}},
+]
+
+
+def test_failed_state_is_the_last_entered():
+    assert failed_state(HISTORY) == ("ValidateOutput", "DataQualityError", "boom")
+
+
+def test_alert_message_names_everything_an_operator_needs():
+    arn = "arn:aws:states:eu-west-1:1:execution:sm:run-1"
+    event = {"detail": {"status": "FAILED", "executionArn": arn, "name": "run-1",
+                        "input": json.dumps({"key": "support_ticket/raw/a.csv"})}}
+    alert = build_alert(event, HISTORY, "eu-west-1")
+    assert alert is not None
+    assert alert.subject == "ticketflow: run-1 FAILED at ValidateOutput (DataQualityError)"
+    for text in ("support_ticket/raw/a.csv", "ValidateOutput", "DataQualityError", "boom",
+                 f"redrive-execution --execution-arn {arn}", "ticketflow redrive run-1",
+                 "https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/"):
+        assert text in alert.message
+
+
+def test_no_alert_for_success():
+    assert build_alert({"detail": {"status": "SUCCEEDED"}}, [], "eu-west-1") is None
+
+
+@pytest.fixture
+def storage(tmp_path):
+    return LocalStorage(tmp_path, "b")
+
+
+def test_inspect_outputs_dialect_mapping_and_locations(storage):
+    storage.write_bytes("support_ticket/raw/t.csv", "Ticket ID;Created At;Colour\n1;2024-01-01;red\n".encode())
+    out = inspect_source(storage, "support_ticket/raw/t.csv", "run-1", load_contract())
+    assert out["dialect"]["delimiter"] == ";"
+    assert out["mapping"] == {"Ticket ID": "ticket_id", "Created At": "created_at"}
+    assert out["unknown_columns"] == {"Colour": "colour"}
+    assert out["staging_uri"].endswith("bucket/support_ticket/staging/run-1/")
+    assert out["quarantine_uri"].endswith("bucket/support_ticket/quarantine/t/run-1/")
+    assert out["sample_field_counts"] == {"3": 1}
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"", "empty file"), (b"\x89PNG\r\n\x1a\n\x00\x00", "not text"),
+     (b"Ticket ID,Subject\n1,x\n", "missing required columns"), (b"Ticket ID,Created,Created At\n", "duplicate mapping")],
+)
+def test_inspect_fails_fast_with_schema_error(storage, content, message):
+    storage.write_bytes("support_ticket/raw/t.csv", content)
+    with pytest.raises(SchemaError, match=message):
+        inspect_source(storage, "support_ticket/raw/t.csv", "run-1", load_contract())

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from ticketflow.local.backend import LambdaContext
+from ticketcore.trigger import ObjectCreated, execution_input, execution_name, start_executions
+
+EVENTS = Path(__file__).resolve().parents[1] / "events"
+
+
+class FakeSfn:
+    def __init__(self, fail_keys=(), existing=()):
+        self.calls, self.fail_keys, self.existing = [], set(fail_keys), set(existing)
+
+    def start_execution(self, stateMachineArn, name, input):
+        self.calls.append((name, json.loads(input)))
+        key = json.loads(input)["key"]
+        if key in self.fail_keys:
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "StartExecution")
+        if name in self.existing:
+            raise ClientError({"Error": {"Code": "ExecutionAlreadyExists", "Message": "exists"}}, "StartExecution")
+        self.existing.add(name)
+        return {"executionArn": f"arn:x:{name}"}
+
+
+def obj(key="support_ticket/raw/a.csv", size=10, seq="01", version=None):
+    return ObjectCreated(bucket="b", key=key, size=size, version_id=version, sequencer=seq)
+
+
+def test_names_are_short_safe_and_deterministic():
+    long_key = "support_ticket/raw/" + "très long nom de fichier " * 10 + ".csv"
+    name = execution_name(obj(long_key))
+    assert len(name) <= 80 and re.fullmatch(r"[A-Za-z0-9_-]+", name)
+    assert execution_name(obj(long_key)) == name
+    assert execution_name(obj(long_key, seq="02")) != name  # a re-upload is a new execution
+    assert execution_name(obj(version="v1", seq="01")) != execution_name(obj(version="v2", seq="01"))
+
+
+def test_input_is_a_pure_function_of_the_record():
+    assert execution_input(obj()) == execution_input(obj())
+    assert execution_input(obj()) == {"bucket": "b", "key": "support_ticket/raw/a.csv", "size": 10,
+                                      "version_id": "", "sequencer": "01"}
+
+
+@pytest.mark.parametrize(
+    ("o", "reason"),
+    [(obj("support_ticket/raw/dir/", 0), "folder marker"), (obj(size=0), "zero-byte object"),
+     (obj("support_ticket/raw/a.txt"), "not a .csv key"), (obj("support_ticket/processed/a.csv"), "outside")],
+)
+def test_skips(o, reason):
+    sfn = FakeSfn()
+    result = start_executions(sfn, "arn:sm", [o])
+    assert sfn.calls == [] and reason in result.skipped[0]["reason"]
+
+
+def test_duplicate_event_is_a_counted_no_op():
+    sfn = FakeSfn()
+    first = start_executions(sfn, "arn:sm", [obj()])
+    again = start_executions(sfn, "arn:sm", [obj()])
+    assert len(first.started) == 1 and again.started == [] and again.duplicates == first.started
+
+
+def test_one_failing_record_does_not_stop_the_others():
+    sfn = FakeSfn(fail_keys={"support_ticket/raw/bad.csv"})
+    result = start_executions(sfn, "arn:sm", [obj("support_ticket/raw/bad.csv"), obj("support_ticket/raw/ok.csv")])
+    assert len(result.started) == 1 and result.failed[0]["error"] == "ThrottlingException"
+
+
+def test_handler_decodes_keys_and_raises_when_a_record_failed(monkeypatch):
+    from lambdas.trigger import handler as trigger
+
+    monkeypatch.setenv("STATE_MACHINE_ARN", "arn:sm")
+    sfn = FakeSfn()
+    monkeypatch.setattr(trigger, "sfn_client", lambda: sfn)
+    event = json.loads((EVENTS / "s3_put.json").read_text())
+    result = trigger.handler(event, LambdaContext("ticketflow-trigger"))
+    assert [c[1]["key"] for c in sfn.calls] == ["support_ticket/raw/eu/Tickets 2024 été 50%.csv"]
+    assert {s["reason"] for s in result["skipped"]} == {"folder marker", "not a .csv key"}
+
+    failing = FakeSfn(fail_keys={"support_ticket/raw/eu/Tickets 2024 été 50%.csv"})
+    monkeypatch.setattr(trigger, "sfn_client", lambda: failing)
+    with pytest.raises(trigger.StartExecutionFailed, match="1 of 3 records failed"):
+        trigger.handler(event, LambdaContext("ticketflow-trigger"))
