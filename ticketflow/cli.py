@@ -8,8 +8,11 @@ import sys
 
 # Order here is the order in --help.
 COMMANDS = [
+    "run",
     "transform",
     "generate",
+    "test-definition",
+    "upload", "executions", "show", "alerts", "query",
 ]
 
 

@@ -9,6 +9,7 @@ the real notify handler as the EventBridge event AWS would send, and SNS lands i
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import threading
@@ -55,6 +56,10 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+class RedriveRefused(Exception):
+    """The execution cannot be redriven (unknown, or it did not fail)."""
+
+
 @dataclass
 class Upload:
     key: str
@@ -90,6 +95,10 @@ class LocalRuntime:
         self._lock = threading.Lock()
         self.engine: LocalStepFunctions | None = None
         self.state_machine_arn = ""
+        self._definition_text = ""
+        self._redrive_arns: dict[str, str] = {}  # execution name -> ARN of the run that redrives it
+        self._redriven: dict[str, dict[str, Any]] = {}  # execution name -> its record before the redrive
+        self._redrive_machines: dict[str, str] = {}
 
     # ---------------------------------------------------------------- lifecycle
     def environment(self) -> dict[str, str]:
@@ -113,14 +122,29 @@ class LocalRuntime:
 
     def __enter__(self) -> LocalRuntime:
         (self.home / "bucket" / layout.RAW_PREFIX).mkdir(parents=True, exist_ok=True)
+        self._route_interpreter_log()
         for key, value in self.environment().items():
             self._saved_env[key] = os.environ.get(key)
             os.environ[key] = value
         self.engine = LocalStepFunctions(self.backend, clock=self.clock, region=REGION, account=ACCOUNT)
         self.engine.__enter__()
-        definition = asl.substitute(Path(self.definition_path).read_text(encoding="utf-8"), substitutions())
-        self.state_machine_arn = self.engine.create_state_machine(STATE_MACHINE_NAME, definition)
+        self._definition_text = asl.substitute(Path(self.definition_path).read_text(encoding="utf-8"),
+                                               substitutions())
+        self.state_machine_arn = self.engine.create_state_machine(STATE_MACHINE_NAME, self._definition_text)
         return self
+
+    def _route_interpreter_log(self) -> None:
+        """moto's interpreter logs every task failure with its whole parse tree at ERROR: that belongs in a
+        log file (the execution history already says what failed), not on the user's terminal."""
+        (self.home / "logs").mkdir(parents=True, exist_ok=True)
+        log = logging.getLogger("moto.stepfunctions.parser")
+        log.propagate = False
+        for old in [h for h in log.handlers if getattr(h, "ticketflow", False)]:
+            log.removeHandler(old)
+            old.close()
+        handler = logging.FileHandler(self.home / "logs" / "interpreter.log")
+        handler.ticketflow = True  # type: ignore[attr-defined]
+        log.addHandler(handler)
 
     def __exit__(self, *exc: object) -> None:
         if self.engine is not None:
@@ -137,7 +161,12 @@ class LocalRuntime:
         return self.engine.client
 
     def execution_arn(self, name: str) -> str:
+        """The ARN an execution has on AWS (a redrive keeps it)."""
         return f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{STATE_MACHINE_NAME}:{name}"
+
+    def _live_arn(self, name: str) -> str:
+        """Where the interpreter runs it now: a redrive runs on a copy of the definition (see redrive)."""
+        return self._redrive_arns.get(name, self.execution_arn(name))
 
     # ---------------------------------------------------------------- uploads and events
     def put_raw(self, path: Path, key: str | None = None) -> tuple[str, str]:
@@ -200,11 +229,28 @@ class LocalRuntime:
 
     # ---------------------------------------------------------------- executions
     def describe(self, name: str) -> dict[str, Any]:
-        return dict(self.client.describe_execution(executionArn=self.execution_arn(name)))
+        desc = dict(self.client.describe_execution(executionArn=self._live_arn(name)))
+        if name in self._redriven:
+            previous = self._redriven[name]["execution"]
+            desc.update(executionArn=self.execution_arn(name), stateMachineArn=previous["stateMachineArn"],
+                        startDate=datetime.fromisoformat(previous["startDate"]))
+        return desc
 
     def history(self, name: str) -> list[dict[str, Any]]:
+        """The whole history; after a redrive, the earlier attempt's events, ExecutionRedriven, then the new."""
         assert self.engine is not None
-        return self.engine.history(self.execution_arn(name))
+        events = self.engine.history(self._live_arn(name))
+        if name not in self._redriven:
+            return events
+        record = self._redriven[name]
+        earlier = record["history"]
+        offset = len(earlier) + 1
+        redriven = {"id": offset, "previousEventId": offset - 1, "type": "ExecutionRedriven",
+                    "timestamp": events[0]["timestamp"] if events else datetime.now(UTC),
+                    "executionRedrivenEventDetails": {"redriveCount": record["redrive_count"] + 1}}
+        renumbered = [{**e, "id": e["id"] + offset, "previousEventId": e.get("previousEventId", 0) + offset}
+                      for e in events if e["type"] != "ExecutionStarted"]
+        return [*earlier, redriven, *renumbered]
 
     def wait(self, name: str, timeout: float = 3600, on_event: Callable[[dict[str, Any]], None] | None = None
              ) -> dict[str, Any]:
@@ -236,18 +282,25 @@ class LocalRuntime:
                 if job.arguments.get("--run_id") == name:
                     self.backend.stop_job_run("ticketflow-transform", job.id)
 
-    def record(self, name: str, redrive_count: int | None = None) -> Path:
+    def _record_path(self, name: str) -> Path:
+        return self.home / "executions" / f"{name}.json"
+
+    def _load_record(self, name: str) -> dict[str, Any]:
+        return dict(json.loads(self._record_path(name).read_text()))
+
+    def record(self, name: str) -> Path:
         """Persist DescribeExecution + GetExecutionHistory, so later commands can read them."""
-        path = self.home / "executions" / f"{name}.json"
-        previous = json.loads(path.read_text()) if path.exists() else {}
+        path = self._record_path(name)
+        before = self._redriven.get(name)
         desc = _jsonable(self.describe(name))
-        count = redrive_count if redrive_count is not None else previous.get("redrive_count", 0)
+        count = before["redrive_count"] + 1 if before else 0
         desc["redriveCount"] = count
+        if before:
+            desc["redriveDate"] = _jsonable(self.history(name)[len(before["history"])]["timestamp"])
         doc = {
             "execution": desc,
             "history": _jsonable(self.history(name)),
             "redrive_count": count,
-            "previous_attempts": previous.get("previous_attempts", []),
             "recorded_at": datetime.now(UTC).isoformat(),
         }
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -282,6 +335,43 @@ class LocalRuntime:
         }
         self.backend.invoke_lambda("ticketflow-notify", event)
 
+    # ---------------------------------------------------------------- redrive
+    def redrive(self, name: str, timeout: float = 3600,
+                on_event: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """RedriveExecution, emulated (moto has none) with AWS's semantics: resume at the state that did not
+        succeed, with the input that state had; states that succeeded are not re-run; retry counters and
+        timeouts start afresh; same execution name (so the same run id and staging); redrive count + 1.
+
+        The interpreter runs a copy of the same definition whose StartAt is that state."""
+        from ticketflow.local.history import summarize_history
+
+        assert self.engine is not None
+        path = self._record_path(name)
+        if not path.exists():
+            raise RedriveRefused(f"no execution named {name!r} is recorded under {path.parent}")
+        record = self._load_record(name)
+        status = record["execution"]["status"]
+        if status not in ALERT_STATUSES:
+            raise RedriveRefused(
+                f"execution {name} is {status}: only FAILED, TIMED_OUT or ABORTED executions can be redriven"
+            )
+        runs = summarize_history(record["history"])
+        failed = next((r for r in reversed(runs) if r.status != "SUCCEEDED"), None)
+        if failed is None:
+            raise RedriveRefused(f"execution {name} has no failed state to resume from")
+        # Names are unique per state machine, and the redrive keeps the name: one copy per redrive.
+        copy_name = f"{STATE_MACHINE_NAME}-from-{failed.name}-{record.get('redrive_count', 0) + 1}"
+        machine = self._redrive_machines.get(copy_name)
+        if machine is None:
+            definition = json.loads(self._definition_text)
+            definition["StartAt"] = failed.name
+            machine = self.engine.create_state_machine(copy_name, json.dumps(definition))
+            self._redrive_machines[copy_name] = machine
+        self._redriven[name] = record
+        state_input = failed.input if isinstance(failed.input, dict) else json.loads(failed.input or "{}")
+        self._redrive_arns[name] = self.engine.start_execution(machine, name, state_input)
+        return self.wait(name, timeout=timeout, on_event=on_event)
+
     # ---------------------------------------------------------------- results
     def summary(self, name: str) -> dict[str, Any]:
         """The per-execution document `ticketflow run --json` prints."""
@@ -298,7 +388,7 @@ class LocalRuntime:
         failed_expectations = []
         if validation:
             failed_expectations = [
-                r.get("expectation") for r in validation.get("results", []) if not r.get("success")
+                f"{r.get('name')} [{r.get('severity')}]" for r in validation.get("results", []) if not r.get("success")
             ]
         return {
             "name": name,

@@ -1,0 +1,64 @@
+"""S3 upload -> trigger Lambda -> StartExecution, with a queue for events the trigger could not handle."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3n
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from infra.constructs.functions import PipelineFunction, SharedLayers
+from infra.constructs.logs import EncryptedLogs
+from infra.constructs.storage import RAW_PREFIX, Storage
+
+UPLOAD_SUFFIX = ".csv"
+
+
+class Ingestion(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        storage: Storage,
+        state_machine: sfn.IStateMachine,
+        layers: SharedLayers,
+        logs: EncryptedLogs,
+    ) -> None:
+        super().__init__(scope, construct_id)
+
+        # S3 events that still failed after the asynchronous retries: kept 14 days for inspection/replay.
+        self.failed_events = sqs.Queue(
+            self,
+            "FailedEvents",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+
+        # Starts one execution per uploaded object, named from (bucket, key, version): duplicates are no-ops.
+        self.trigger = PipelineFunction(
+            self,
+            "Trigger",
+            name="trigger",
+            description="ticketflow: start the pipeline for each CSV uploaded under raw/",
+            logs=logs,
+            layers=layers.all,
+            environment={"STATE_MACHINE_ARN": state_machine.state_machine_arn},
+            timeout=Duration.seconds(30),
+            memory_size=256,
+        )
+        self.trigger.function.configure_async_invoke(
+            retry_attempts=2, on_failure=destinations.SqsDestination(self.failed_events)
+        )
+        state_machine.grant_start_execution(self.trigger.function)
+
+        # Only CSV objects under raw/: the pipeline's own output elsewhere can never re-trigger it.
+        storage.bucket.add_event_notification(
+            s3.EventType.OBJECT_CREATED,
+            s3n.LambdaDestination(self.trigger.function),
+            s3.NotificationKeyFilter(prefix=RAW_PREFIX, suffix=UPLOAD_SUFFIX),
+        )

@@ -1,0 +1,65 @@
+"""The zip Lambda steps of the state machine around the Glue job: inspect before it, publish after it."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from constructs import Construct
+
+from infra.constructs.functions import PipelineFunction, SharedLayers
+from infra.constructs.logs import EncryptedLogs
+from infra.constructs.storage import (
+    PROCESSED_PREFIX,
+    RAW_PREFIX,
+    REPORTS_PREFIX,
+    STAGING_PREFIX,
+    Storage,
+    objects,
+)
+
+
+class PipelineSteps(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        storage: Storage,
+        layers: SharedLayers,
+        logs: EncryptedLogs,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        environment = {"DATA_BUCKET": storage.bucket.bucket_name}
+
+        # Reads only the head of the upload and fails with SchemaError before any Glue cost.
+        self.inspect = PipelineFunction(
+            self,
+            "Inspect",
+            name="inspect",
+            description="ticketflow: detect encoding/dialect and check the header against the contract",
+            logs=logs,
+            layers=layers.all,
+            environment=environment,
+            timeout=Duration.seconds(90),  # below the state's TimeoutSeconds (120)
+            memory_size=512,
+        )
+        storage.bucket.grant_read(self.inspect.function, objects(RAW_PREFIX))
+
+        # Moves the validated staged files under processed/ and rewrites the source key's manifest
+        # (processed/_manifests/), then writes its report beside the run's other reports.
+        self.publish = PipelineFunction(
+            self,
+            "Publish",
+            name="publish",
+            description="ticketflow: publish validated staged output under processed/",
+            logs=logs,
+            layers=layers.all,
+            environment=environment,
+            timeout=Duration.seconds(240),  # below the state's TimeoutSeconds (300)
+            memory_size=512,
+        )
+        for prefix in (STAGING_PREFIX, REPORTS_PREFIX, PROCESSED_PREFIX):
+            storage.bucket.grant_read(self.publish.function, objects(prefix))
+        storage.bucket.grant_put(self.publish.function, objects(PROCESSED_PREFIX))
+        storage.bucket.grant_put(self.publish.function, objects(REPORTS_PREFIX))  # its publish report
+        storage.bucket.grant_delete(self.publish.function, objects(PROCESSED_PREFIX))
+        storage.bucket.grant_delete(self.publish.function, objects(STAGING_PREFIX))

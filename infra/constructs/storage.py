@@ -1,0 +1,111 @@
+"""The data bucket: uploads, Glue's staging/quarantine/report output, the published tables, Athena results."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+# The bucket layout every component agrees on (the trigger, the Glue job, the Lambdas, the catalog) is
+# ticketcore.layout's; re-exported here for the constructs.
+from ticketcore.layout import (
+    PROCESSED_PREFIX,
+    QUARANTINE_PREFIX,
+    RAW_PREFIX,
+    REPORTS_PREFIX,
+    STAGING_PREFIX,
+    TICKETS_PREFIX,
+)
+
+__all__ = [
+    "ATHENA_RESULTS_PREFIX",
+    "PROCESSED_PREFIX",
+    "QUARANTINE_PREFIX",
+    "RAW_PREFIX",
+    "REPORTS_PREFIX",
+    "STAGING_PREFIX",
+    "TICKETS_PREFIX",
+    "Storage",
+    "objects",
+]
+
+# Athena query results: outside support_ticket/, so never mistaken for pipeline data.
+ATHENA_RESULTS_PREFIX = "athena-results/"
+
+
+def objects(prefix: str) -> str:
+    """The object-key pattern for a bucket grant: every key under `prefix`."""
+    return f"{prefix}*"
+
+
+class Storage(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        bucket_name: str | None,
+        staging_expiry_days: int,
+        noncurrent_expiry_days: int = 30,
+        athena_results_expiry_days: int = 30,
+        access_log_expiry_days: int = 365,
+    ) -> None:
+        super().__init__(scope, construct_id)
+
+        # One key for the data at rest: the bucket's default, and what the Glue job writes with, so that
+        # every bucket grant also covers decrypting what Glue produced.
+        self.key = kms.Key(
+            self,
+            "DataKey",
+            description="ticketflow: encrypts the data bucket and the Glue job's S3 output and bookmarks",
+            enable_key_rotation=True,
+        )
+
+        # Server access logs of the data bucket; S3 log delivery cannot write SSE-KMS, hence SSE-S3.
+        self.access_logs = s3.Bucket(
+            self,
+            "AccessLogsBucket",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            lifecycle_rules=[
+                s3.LifecycleRule(id="ExpireAccessLogs", expiration=Duration.days(access_log_expiry_days))
+            ],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+        # Uploads land under raw/ (which triggers the pipeline); everything derived lives beside it.
+        self.bucket = s3.Bucket(
+            self,
+            "DataBucket",
+            bucket_name=bucket_name,
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.key,
+            bucket_key_enabled=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            versioned=True,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="data-bucket/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="ExpireStaging",
+                    prefix=STAGING_PREFIX,
+                    expiration=Duration.days(staging_expiry_days),
+                ),
+                s3.LifecycleRule(
+                    id="ExpireAthenaResults",
+                    prefix=ATHENA_RESULTS_PREFIX,
+                    expiration=Duration.days(athena_results_expiry_days),
+                ),
+                s3.LifecycleRule(
+                    id="ExpireNoncurrentVersions",
+                    noncurrent_version_expiration=Duration.days(noncurrent_expiry_days),
+                    abort_incomplete_multipart_upload_after=Duration.days(7),
+                ),
+            ],
+            removal_policy=RemovalPolicy.RETAIN,
+        )

@@ -1,0 +1,53 @@
+"""The great-expectations validation step: a container image, since GX with pandas exceeds the zip limit."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, IgnoreMode
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from infra.constructs.functions import PipelineFunction
+from infra.constructs.logs import EncryptedLogs
+from infra.constructs.storage import REPORTS_PREFIX, STAGING_PREFIX, Storage, objects
+from infra.paths import REPO_ROOT, VALIDATE_DOCKERFILE, docker_only
+
+
+class Validation(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        storage: Storage,
+        logs: EncryptedLogs,
+        memory_mb: int,
+        timeout_seconds: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+
+        # Built by the CDK CLI at deploy time (Docker needed then, not at synthesis) from the repository
+        # root, trimmed to what the Dockerfile copies.
+        image = lambda_.DockerImageCode.from_image_asset(
+            str(REPO_ROOT),
+            file=VALIDATE_DOCKERFILE,
+            platform=ecr_assets.Platform.LINUX_AMD64,
+            ignore_mode=IgnoreMode.DOCKER,
+            exclude=docker_only("lambdas/__init__.py", "lambdas/validate/", "ticketcore/", "contracts/"),
+        )
+
+        # Runs the contract's expectation suite on the staged output; error-severity failures stop the run.
+        self.validate = PipelineFunction(
+            self,
+            "Validate",
+            name="validate",
+            description="ticketflow: great-expectations suite from the contract on the staged output",
+            logs=logs,
+            image=image,
+            environment={"DATA_BUCKET": storage.bucket.bucket_name},
+            timeout=Duration.seconds(timeout_seconds),
+            memory_size=memory_mb,
+        )
+        for prefix in (STAGING_PREFIX, REPORTS_PREFIX):
+            storage.bucket.grant_read(self.validate.function, objects(prefix))
+        storage.bucket.grant_put(self.validate.function, objects(REPORTS_PREFIX))

@@ -1,0 +1,176 @@
+"""Every cdk-nag (AwsSolutions) suppression of the stack, each with its reason, in one place.
+
+Suppressions are attached to the construct they concern and, for the granular IAM rules, name the exact
+findings (`applies_to`), so a new wildcard anywhere else is still reported.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from aws_cdk import Stack
+from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
+from constructs import IConstruct
+
+from infra.constructs.storage import (
+    PROCESSED_PREFIX,
+    QUARANTINE_PREFIX,
+    RAW_PREFIX,
+    REPORTS_PREFIX,
+    STAGING_PREFIX,
+    objects,
+)
+
+if TYPE_CHECKING:
+    from infra.stack import PipelineStack
+
+# --------------------------------------------------------------------------------------------- reasons
+XRAY = (
+    "X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level "
+    "permissions, so AWS requires Resource '*' (added by CDK for Tracing.ACTIVE / tracingEnabled)."
+)
+S3_PREFIX_GRANTS = (
+    "Prefix-scoped bucket grants (bucket.grant_*(role, '<prefix>*')): object keys are per upload/run, so the "
+    "resource is every object under the one prefix this role needs; the action wildcards are CDK's read "
+    "(s3:GetObject*, s3:GetBucket*, s3:List*) and write (s3:DeleteObject*, s3:Abort*) action groups."
+)
+KMS_GRANTS = (
+    "KMS grants made by CDK with the bucket/topic grants: kms:GenerateDataKey* and kms:ReEncrypt* on the one "
+    "customer-managed key that encrypts that bucket or topic (no other key)."
+)
+GLUE_LOG_GROUPS = (
+    "Glue creates its own log groups under /aws-glue/ (names derive from the job's security configuration "
+    "and role, e.g. /aws-glue/jobs/<config>-role/<role>/output, /aws-glue/jobs/logs-v2-<config>); the grant "
+    "is limited to that prefix in this account and region."
+)
+GLUE_METRICS = (
+    "cloudwatch:PutMetricData supports no resource-level permissions; the statement is restricted to the "
+    "'Glue' namespace by the cloudwatch:namespace condition (job and observability metrics)."
+)
+STATE_MACHINE_LOGGING = (
+    "Step Functions logging to CloudWatch Logs uses the log-delivery API (logs:CreateLogDelivery, "
+    "GetLogDelivery, UpdateLogDelivery, DeleteLogDelivery, ListLogDeliveries, PutResourcePolicy, "
+    "DescribeResourcePolicies, DescribeLogGroups), which supports no resource-level permissions; X-Ray "
+    "tracing likewise (xray:PutTraceSegments, PutTelemetryRecords, GetSamplingRules, GetSamplingTargets)."
+)
+RUNTIME_PINNED = (
+    "Python 3.12 is pinned on purpose in one constant (infra/constructs/functions.py PYTHON_RUNTIME): the "
+    "Powertools layer, the dependency layer's build image and the validate image follow it; upgrade there."
+)
+QUEUE_IS_DLQ = (
+    "This queue is itself a dead-letter destination (the trigger's asynchronous on-failure destination, or "
+    "the EventBridge target's DLQ); a queue behind it would add nothing. An alarm watches its depth and "
+    "messages are kept 14 days for inspection and replay."
+)
+EXECUTION_HISTORY = (
+    "The notify function reads the history of the execution it reports on; executions are created per upload "
+    "with generated names, so the grant (state_machine.grant_execution) covers this state machine's "
+    "executions only: arn:...:execution:<this state machine>:*."
+)
+NOTIFICATIONS_HANDLER = (
+    "CDK's own BucketNotificationsHandler (the custom resource behind bucket.add_event_notification): its "
+    "role and AWSLambdaBasicExecutionRole are fixed by CDK and it only calls s3:PutBucketNotification on "
+    "the data bucket."
+)
+
+
+def _suppress(construct: IConstruct, rule: str, reason: str, applies_to: list[Any] | None = None) -> None:
+    suppression: dict[str, Any] = {"id": rule, "reason": reason}
+    if applies_to:
+        suppression["applies_to"] = applies_to
+    NagSuppressions.add_resource_suppressions(
+        construct, [NagPackSuppression(**suppression)], apply_to_children=True
+    )
+
+
+def _arn_finding(service: str, resource: str) -> RegexAppliesTo:
+    """A finding on `arn:<partition>:<service>:<region>:<account>:<resource>`, matched whether the stack's
+    environment is concrete (arn:aws:...:eu-west-1:123456789012:...) or not (<AWS::Region> placeholders)."""
+    tail = re.sub(r"([\\^$.|?*+()\[\]{}/])", r"\\\1", resource)
+    partition, region, account = (
+        f"(?:<AWS::{name}>|[^:<]+)" for name in ("Partition", "Region", "AccountId")
+    )
+    return RegexAppliesTo(regex=f"/^Resource::arn:{partition}:{service}:{region}:{account}:{tail}$/g")
+
+
+def _prefix_findings(stack: PipelineStack, *prefixes: str) -> list[str]:
+    bucket = stack.get_logical_id(stack.storage.bucket.node.default_child)  # type: ignore[arg-type]
+    return [f"Resource::<{bucket}.Arn>/{objects(prefix)}" for prefix in prefixes]
+
+
+def apply(stack: PipelineStack) -> None:
+    s3_actions = [
+        f"Action::{a}"
+        for a in ("s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*", "s3:Abort*")
+    ]
+    kms_actions = ["Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*"]
+
+    # Lambda functions: X-Ray everywhere, plus exactly the bucket prefixes each one is granted.
+    prefixes_of = {
+        stack.ingestion.trigger: (),
+        stack.steps.inspect: (RAW_PREFIX,),
+        stack.validation.validate: (STAGING_PREFIX, REPORTS_PREFIX),
+        stack.steps.publish: (STAGING_PREFIX, REPORTS_PREFIX, PROCESSED_PREFIX),
+        stack.alerts.notify: (),
+    }
+    for function in stack.functions:
+        _suppress(function.role, "AwsSolutions-IAM5", XRAY, ["Resource::*"])
+        prefixes = prefixes_of[function]
+        if prefixes:
+            _suppress(
+                function.role,
+                "AwsSolutions-IAM5",
+                S3_PREFIX_GRANTS,
+                [*s3_actions, *_prefix_findings(stack, *prefixes)],
+            )
+        _suppress(function.role, "AwsSolutions-IAM5", KMS_GRANTS, kms_actions)
+        if function is not stack.validation.validate:  # the container image has no runtime setting
+            _suppress(function.function, "AwsSolutions-L1", RUNTIME_PINNED)
+
+    state_machine = stack.get_logical_id(stack.pipeline.state_machine.node.default_child)  # type: ignore[arg-type]
+    _suppress(
+        stack.alerts.notify.role,
+        "AwsSolutions-IAM5",
+        EXECUTION_HISTORY,
+        [
+            _arn_finding(
+                "states",
+                f'execution:{{"Fn::Select":[6,{{"Fn::Split":[":",{{"Ref":"{state_machine}"}}]}}]}}:*',
+            )
+        ],
+    )
+
+    # Glue job role: its four prefixes, its own log groups, its metrics.
+    glue_role = stack.etl.role
+    _suppress(
+        glue_role,
+        "AwsSolutions-IAM5",
+        S3_PREFIX_GRANTS,
+        [
+            *s3_actions,
+            *_prefix_findings(stack, RAW_PREFIX, STAGING_PREFIX, QUARANTINE_PREFIX, REPORTS_PREFIX),
+        ],
+    )
+    _suppress(glue_role, "AwsSolutions-IAM5", KMS_GRANTS, kms_actions)
+    _suppress(
+        glue_role, "AwsSolutions-IAM5", GLUE_LOG_GROUPS, [_arn_finding("logs", "log-group:/aws-glue/*")]
+    )
+    _suppress(glue_role, "AwsSolutions-IAM5", GLUE_METRICS, ["Resource::*"])
+
+    # State machine role: logging and tracing.
+    _suppress(stack.pipeline.state_machine.role, "AwsSolutions-IAM5", STATE_MACHINE_LOGGING, ["Resource::*"])
+
+    # Queues that are dead-letter destinations themselves.
+    for queue in (stack.ingestion.failed_events, stack.alerts.undelivered):
+        _suppress(queue, "AwsSolutions-SQS3", QUEUE_IS_DLQ)
+
+    # CDK's singleton custom resource for S3 notifications (created at the stack root).
+    for child in Stack.of(stack).node.children:
+        if child.node.id.startswith("BucketNotificationsHandler"):
+            _suppress(
+                child,
+                "AwsSolutions-IAM4",
+                NOTIFICATIONS_HANDLER,
+                ["Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"],
+            )

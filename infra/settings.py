@@ -1,0 +1,148 @@
+"""Deployment settings: read once from the CDK context, typed and checked.
+
+The defaults live in cdk.json ("context"); override one with `cdk deploy -c glue_workers=4`. Values given
+with `-c` arrive as strings, so every reader below converts and validates.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from constructs import Node
+
+# Glue 5.0 Spark worker types (G.025X is for streaming jobs only).
+GLUE_WORKER_TYPES = ("G.1X", "G.2X", "G.4X", "G.8X", "G.12X", "G.16X", "R.1X", "R.2X", "R.4X", "R.8X")
+# The values CloudWatch Logs accepts for a retention period, in days.
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+class SettingsError(ValueError):
+    """A context value is missing or out of range."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    bucket_name: str | None  # None: CloudFormation generates a unique name
+    alert_email: str | None  # None: no e-mail subscription on the alert topic
+    database_name: str
+    glue_worker_type: str
+    glue_workers: int
+    glue_timeout_minutes: int
+    glue_max_concurrent_runs: int
+    log_retention_days: int
+    staging_expiry_days: int
+    create_athena: bool
+    validate_memory_mb: int
+    validate_timeout_seconds: int
+
+    @classmethod
+    def from_node(cls, node: Node) -> Settings:
+        ctx = _Context(node)
+        settings = cls(
+            bucket_name=ctx.optional_text("bucket_name"),
+            alert_email=ctx.optional_text("alert_email"),
+            database_name=ctx.text("database_name"),
+            glue_worker_type=ctx.text("glue_worker_type"),
+            glue_workers=ctx.integer("glue_workers"),
+            glue_timeout_minutes=ctx.integer("glue_timeout_minutes"),
+            glue_max_concurrent_runs=ctx.integer("glue_max_concurrent_runs"),
+            log_retention_days=ctx.integer("log_retention_days"),
+            staging_expiry_days=ctx.integer("staging_expiry_days"),
+            create_athena=ctx.flag("create_athena"),
+            validate_memory_mb=ctx.integer("validate_memory_mb"),
+            validate_timeout_seconds=ctx.integer("validate_timeout_seconds"),
+        )
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        problems = []
+        if self.bucket_name is not None and not _BUCKET.match(self.bucket_name):
+            problems.append(f"bucket_name {self.bucket_name!r} is not a valid S3 bucket name")
+        if self.alert_email is not None and not _EMAIL.match(self.alert_email):
+            problems.append(f"alert_email {self.alert_email!r} is not an e-mail address")
+        if not re.fullmatch(r"[a-z0-9_]{1,255}", self.database_name):
+            problems.append("database_name must be lower-case letters, digits and underscores (Athena)")
+        if self.glue_worker_type not in GLUE_WORKER_TYPES:
+            problems.append(f"glue_worker_type must be one of {GLUE_WORKER_TYPES}")
+        if self.glue_workers < 2:
+            problems.append("glue_workers must be at least 2 (one driver, one executor)")
+        if not 1 <= self.glue_timeout_minutes <= 2880:
+            problems.append("glue_timeout_minutes must be between 1 and 2880")
+        if self.glue_max_concurrent_runs < 1:
+            problems.append("glue_max_concurrent_runs must be at least 1")
+        if self.log_retention_days not in LOG_RETENTION_DAYS:
+            problems.append(f"log_retention_days must be one of {LOG_RETENTION_DAYS}")
+        if self.staging_expiry_days < 1:
+            problems.append("staging_expiry_days must be at least 1")
+        if not 128 <= self.validate_memory_mb <= 10240:
+            problems.append("validate_memory_mb must be between 128 and 10240")
+        if not 1 <= self.validate_timeout_seconds <= 900:
+            problems.append("validate_timeout_seconds must be between 1 and 900")
+        if problems:
+            raise SettingsError("invalid CDK context: " + "; ".join(problems))
+
+
+class _Context:
+    def __init__(self, node: Node) -> None:
+        self._node = node
+
+    def _get(self, key: str) -> Any:
+        value = self._node.try_get_context(key)
+        if value is None:
+            raise SettingsError(f'CDK context {key!r} is missing: cdk.json\'s "context" holds its default')
+        return value
+
+    def optional_text(self, key: str) -> str | None:
+        value = self._node.try_get_context(key)
+        if value is None:
+            return None
+        return str(value).strip() or None
+
+    def text(self, key: str) -> str:
+        return str(self._get(key)).strip()
+
+    def integer(self, key: str) -> int:
+        value = self._get(key)
+        try:
+            return int(value)
+        except (TypeError, ValueError) as exc:
+            raise SettingsError(f"CDK context {key!r} must be an integer, got {value!r}") from exc
+
+    def flag(self, key: str) -> bool:
+        value = self._get(key)
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "1", "yes"):
+            return True
+        if text in ("false", "0", "no"):
+            return False
+        raise SettingsError(f"CDK context {key!r} must be true or false, got {value!r}")

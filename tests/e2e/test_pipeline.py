@@ -1,0 +1,140 @@
+"""The whole pipeline on the local runtime: the real definition, handlers and Glue script."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from ticketcore import layout
+from ticketflow.generate import generate_csv
+from ticketflow.local.engine import ServiceError
+
+from tests.e2e.support import SAMPLE, attempts, outbox, published_table, run_file, states_entered
+
+pytestmark = [pytest.mark.e2e, pytest.mark.spark]
+
+
+def test_happy_path_on_the_sample(runtime):
+    name, desc = run_file(runtime, SAMPLE)
+    assert desc["status"] == "SUCCEEDED"
+    assert states_entered(runtime, name) == ["InspectSource", "TransformTickets", "ValidateOutput", "Publish",
+                                             "Published"]
+    summary = runtime.summary(name)
+    report = json.loads(runtime.storage.read_bytes(summary["report_key"]))
+    with SAMPLE.open(newline="", encoding="utf-8") as fh:
+        records = sum(1 for _ in csv.reader(fh)) - 1
+    assert report["rows_read"] == records
+    assert report["rows_read"] == report["rows_valid"] + report["rows_quarantined"]
+    table = published_table(runtime)
+    assert table.num_rows == report["rows_valid"] == summary["rows_published"]
+    assert set(table.column("_run_id").to_pylist()) == {name}
+    assert len(set(table.column("ticket_id").to_pylist())) == table.num_rows
+    # The raw upload is untouched, staging is gone, quarantine and manifest are where the layout says.
+    assert runtime.storage.read_bytes(layout.RAW_PREFIX + SAMPLE.name) == SAMPLE.read_bytes()
+    assert runtime.storage.list(layout.staging_prefix(name)) == []
+    quarantine = layout.quarantine_prefix(layout.RAW_PREFIX + SAMPLE.name, name) + "rows.csv"
+    assert runtime.storage.exists(quarantine)
+    manifest = json.loads(runtime.storage.read_bytes(layout.manifest_key(layout.RAW_PREFIX + SAMPLE.name)))
+    assert manifest["rows"] == report["rows_valid"] and manifest["run_id"] == name
+    assert outbox(runtime) == []
+    record = json.loads((runtime.home / "executions" / f"{name}.json").read_text())
+    assert record["execution"]["status"] == "SUCCEEDED" and record["history"][-1]["type"] == "ExecutionSucceeded"
+
+
+def test_duplicate_event_starts_nothing_new(runtime, tmp_path):
+    source = tmp_path / "dup.csv"
+    generate_csv(source, rows=50, seed=3, dirty=0)
+    key, sequencer = runtime.put_raw(source)
+    event = runtime.s3_event(key, sequencer)
+    first = runtime.deliver(event)
+    runtime.wait(first.started[0])
+    again = runtime.deliver(event)
+    assert again.started == [] and again.duplicates == first.started
+    executions = runtime.client.list_executions(stateMachineArn=runtime.state_machine_arn)["executions"]
+    assert [e["name"] for e in executions] == first.started
+
+
+def test_missing_ticket_id_fails_fast_at_inspect(runtime, tmp_path):
+    source = tmp_path / "no_id.csv"
+    source.write_text("Subject,Created At\nhello,2024-01-01\n")
+    name, desc = run_file(runtime, source)
+    assert desc["status"] == "FAILED" and desc["error"] == "SchemaError"
+    assert "missing required columns ['ticket_id']" in desc["cause"]
+    assert states_entered(runtime, name) == ["InspectSource"]
+    assert attempts(runtime, name, "InspectSource") == 1  # SchemaError is never retried
+    assert not any(call.startswith("glue.") for call, _ in runtime.backend.calls)
+    alerts = outbox(runtime)
+    assert len(alerts) == 1 and "FAILED at InspectSource (SchemaError)" in alerts[0]["subject"]
+    assert "support_ticket/raw/no_id.csv" in alerts[0]["message"]
+
+
+def resolved_before_created(path, rows=60, bad=10):
+    lines = ["Ticket ID,Created At,Resolved At,Priority"]
+    for i in range(rows):
+        resolved = "2024-01-01T00:00:00Z" if i < bad else "2024-03-01T00:00:00Z"
+        lines.append(f"T{i},2024-02-01T00:00:00Z,{resolved},high")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_failed_expectation_blocks_publication(runtime, tmp_path):
+    source = tmp_path / "skewed.csv"
+    resolved_before_created(source)
+    name, desc = run_file(runtime, source)
+    assert desc["status"] == "FAILED" and desc["error"] == "DataQualityError"
+    assert "not_before" in desc["cause"] and "resolved_at" in desc["cause"]
+    assert states_entered(runtime, name)[-1] == "ValidateOutput"
+    assert attempts(runtime, name, "ValidateOutput") == 1
+    assert published_table(runtime) is None
+    report = json.loads(runtime.storage.read_bytes(layout.reports_prefix(name) + layout.VALIDATION_REPORT))
+    assert report["success"] is False
+    assert "FAILED at ValidateOutput (DataQualityError)" in outbox(runtime)[0]["subject"]
+
+
+def test_glue_job_failing_is_retried_as_defined_then_fails(runtime, faults, clock, tmp_path):
+    faults.add("glue.JobRun", None, lambda n: RuntimeError(f"executor lost (attempt {n + 1})"))
+    source = tmp_path / "g.csv"
+    generate_csv(source, rows=20, seed=4, dirty=0)
+    name, desc = run_file(runtime, source)
+    assert desc["status"] == "FAILED" and desc["error"] == "States.TaskFailed"
+    assert "executor lost (attempt 2)" in desc["cause"]  # the JobRun JSON is the cause, as on AWS
+    assert states_entered(runtime, name)[-1] == "TransformTickets"
+    assert attempts(runtime, name, "TransformTickets") == 2  # 1 + the single States.TaskFailed retry
+    waits = [w.seconds for w in clock.retry_waits(state="TransformTickets")]
+    assert waits == [60]
+    assert published_table(runtime) is None
+
+
+def test_concurrent_runs_exceeded_is_retried_with_backoff(runtime, faults, clock, tmp_path):
+    faults.add("glue.StartJobRun", None,
+               lambda n: ServiceError("ConcurrentRunsExceededException", "too many runs") if n < 2 else None)
+    source = tmp_path / "c.csv"
+    generate_csv(source, rows=20, seed=5, dirty=0)
+    name, desc = run_file(runtime, source)
+    assert desc["status"] == "SUCCEEDED"
+    assert attempts(runtime, name, "TransformTickets") == 3
+    failures = [e["taskFailedEventDetails"]["error"] for e in runtime.history(name) if e["type"] == "TaskFailed"]
+    assert failures == ["Glue.ConcurrentRunsExceededException"] * 2
+    waits = [w for w in clock.retry_waits(state="TransformTickets")]
+    # Full jitter: each wait lies in [0, base], base = 15 s then 30 s.
+    assert len(waits) == 2 and 0 <= waits[0].seconds <= 15 and 0 <= waits[1].seconds <= 30
+
+
+def test_reupload_of_a_key_replaces_its_published_files(runtime, tmp_path):
+    first, second, other = tmp_path / "v1.csv", tmp_path / "v2.csv", tmp_path / "other.csv"
+    generate_csv(first, rows=120, seed=8, dirty=0)
+    generate_csv(second, rows=40, seed=9, dirty=0)
+    generate_csv(other, rows=30, seed=10, dirty=0)
+    key = layout.RAW_PREFIX + "tickets.csv"
+    run_file(runtime, other)
+    name1, _ = run_file(runtime, first, key)
+    name2, desc = run_file(runtime, second, key)
+    assert desc["status"] == "SUCCEEDED"
+    table = published_table(runtime).to_pandas()
+    mine = table[table._source_key == key]
+    assert set(mine._run_id) == {name2} and len(mine) == 40
+    assert len(table[table._source_key == layout.RAW_PREFIX + "other.csv"]) == 30
+    files = [o.key for o in runtime.storage.list(layout.TICKETS_PREFIX)]
+    manifest = json.loads(runtime.storage.read_bytes(layout.manifest_key(key)))
+    assert sorted(f for f in files if layout.source_id(key) in f) == sorted(f["key"] for f in manifest["files"])

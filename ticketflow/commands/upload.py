@@ -1,0 +1,64 @@
+"""`ticketflow upload FILE...`: put files under support_ticket/raw/ (locally, or in a stack's bucket).
+
+Locally nothing runs here: a running `ticketflow watch` picks the files up (`ticketflow run` uploads and
+runs in one go). Each file appears whole or not at all, and the originals are never modified."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+from pathlib import Path
+
+from ticketcore.layout import RAW_PREFIX
+from ticketflow.ops.target import add_target_options, aws_target, fail, home_of, operational_errors
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("upload", help="put files under support_ticket/raw/ without running anything "
+                                      "(a running `ticketflow watch`, or the deployed stack, picks them up)")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    add_target_options(p)
+    p.set_defaults(func=main)
+
+
+def put_local(home: Path, path: Path) -> tuple[str, Path, bool]:
+    """Copy into `<home>/bucket/support_ticket/raw/<name>` through a hidden temp file and an atomic rename
+    (a watcher never sees half a file); returns (key, target, replaced an existing object)."""
+    key = RAW_PREFIX + path.name
+    target = home / "bucket" / key
+    target.parent.mkdir(parents=True, exist_ok=True)
+    replaced = target.exists()
+    tmp = target.with_name(f".{target.name}.uploading")
+    try:
+        shutil.copyfile(path, tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return key, target, replaced
+
+
+def main(args: argparse.Namespace) -> int:
+    missing = [str(f) for f in args.files if not f.is_file()]
+    if missing:
+        return fail(f"no such file: {', '.join(missing)} (nothing uploaded)")
+    names = [f.name for f in args.files]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        return fail(f"several files named {', '.join(duplicates)}: they would land on the same key "
+                    "(nothing uploaded)")
+    if args.target == "aws":
+        try:
+            for path, uri in zip(args.files, aws_target(args).upload(list(args.files)), strict=True):
+                print(f"uploaded {path} -> {uri}")
+        except operational_errors() as err:
+            return fail(str(err))
+        print("the bucket's event starts the pipeline; follow it with: ticketflow executions --target aws")
+        return 0
+    home = home_of(args)
+    for path in args.files:
+        key, _, replaced = put_local(home, path)
+        print(f"uploaded {path} -> {key}" + (" (replaced the object already there)" if replaced else ""))
+    print(f"local bucket: {(home / 'bucket').resolve()}; a running `ticketflow watch` picks these up "
+          "(nothing was run)")
+    return 0

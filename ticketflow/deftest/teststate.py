@@ -1,0 +1,116 @@
+"""Opt-in: the same scenarios through AWS's TestState API (`ticketflow test-definition --target aws`).
+
+UNTESTED: written without an AWS account (no endpoint was reachable). It walks each test case state by
+state: every state is sent to TestState with the whole definition and `stateName`, Task states with the
+scenario's mocked result or error for that attempt (`mock`) and the attempt number
+(`stateConfiguration.retrierRetryCount`); RETRIABLE means another attempt, CAUGHT_ERROR and SUCCEEDED
+follow `nextState`, FAILED ends the walk. Mocked calls never reach Lambda or Glue, so the placeholders
+get plausible ARNs in the caller's account; TICKETFLOW_TESTSTATE_ROLE_ARN may name a role for TestState.
+`Calls` expectations are not checked here (nothing is called), nor is the jitter of waits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from ticketflow.deftest.scenarios import MockedAttempt, Result, Scenario, evaluate, fake_substitutions
+from ticketflow.local import StateRun, Wait, substitute
+
+SKIPPED = "skipped: TestState API mode needs AWS credentials and a deployed stack"
+_MAX_STEPS = 200
+
+
+def aws_available() -> bool:
+    """True when boto3 finds credentials (the environment, a profile, or an instance role)."""
+    try:
+        import boto3
+
+        return boto3.Session().get_credentials() is not None
+    except Exception:
+        return False
+
+
+def run_teststate(definition_text: str, scenarios: list[Scenario], client: Any = None) -> list[Result]:
+    import boto3
+
+    client = client or boto3.client("stepfunctions")
+    session = boto3.Session()
+    account = boto3.client("sts").get_caller_identity()["Account"]
+    definition = substitute(
+        definition_text, fake_substitutions(definition_text, session.region_name or "us-east-1", account)
+    )
+    return [_walk(client, definition, scenario) for scenario in scenarios]
+
+
+def _mock(attempt: MockedAttempt) -> dict[str, Any]:
+    if attempt.delay == float("inf"):
+        return {"errorOutput": {"error": "States.Timeout", "cause": "mocked: the call never finished"}}
+    if attempt.throws:
+        return {"errorOutput": {"error": attempt.error, "cause": attempt.cause}}
+    return {"result": json.dumps(attempt.returns)}
+
+
+def _walk(client: Any, definition: str, scenario: Scenario) -> Result:
+    states = json.loads(definition)["States"]
+    state, data = json.loads(definition)["StartAt"], scenario.input
+    runs: list[StateRun] = []
+    waits: list[Wait] = []
+    calls: list[tuple[str, str]] = []
+    counts: dict[str, int] = {}
+    description: dict[str, Any] = {"status": "RUNNING"}
+    run: StateRun | None = None
+    retry_count = 0
+    role = os.environ.get("TICKETFLOW_TESTSTATE_ROLE_ARN")
+    for _ in range(_MAX_STEPS):
+        if run is None or run.name != state:
+            run = StateRun(
+                name=state, state_type=states[state]["Type"], status="RUNNING", entered=None, input=data
+            )
+            runs.append(run)
+            retry_count = 0
+        kwargs: dict[str, Any] = {
+            "definition": definition,
+            "stateName": state,
+            "input": json.dumps(data),
+            "inspectionLevel": "DEBUG",
+            "stateConfiguration": {"retrierRetryCount": retry_count},
+        }
+        if role:
+            kwargs["roleArn"] = role
+        if states[state]["Type"] == "Task":
+            attempts = scenario.mocks.get(state, [])
+            index = counts.get(state, 0)
+            counts[state] = index + 1
+            if index >= len(attempts):
+                return Result(scenario, failures=[f"{state}: no mocked response for call {index}"])
+            kwargs["mock"] = _mock(attempts[index])
+            calls.append((state, "invoke"))
+            run.attempts += 1
+        answer = client.test_state(**kwargs)
+        status = answer["status"]
+        if status == "RETRIABLE":
+            run.failures.append((answer.get("error"), answer.get("cause")))
+            details = answer.get("inspectionData", {}).get("errorDetails", {})
+            base = float(details.get("retryBackoffIntervalSeconds", 0))
+            waits.append(Wait(None, state, base, base, "retry", "teststate"))
+            retry_count += 1
+            continue
+        if status == "FAILED":
+            run.status, run.error, run.cause = "FAILED", answer.get("error"), answer.get("cause")
+            run.failures.append((run.error, run.cause))
+            description = {"status": "FAILED", "error": run.error, "cause": run.cause}
+            break
+        run.status = "CAUGHT" if status == "CAUGHT_ERROR" else "SUCCEEDED"
+        data = json.loads(answer.get("output") or "null")
+        run.output = data
+        if not answer.get("nextState"):
+            description = {"status": "SUCCEEDED", "output": json.dumps(data)}
+            break
+        state = answer["nextState"]
+    result = Result(scenario, runs=runs)
+    # Waits: TestState reports retryBackoffIntervalSeconds, compared as the base delay (no jitter check).
+    evaluate(result, description, json.loads(definition), calls, waits)
+    result.failures = [failure for failure in result.failures if not failure.startswith("Calls.")]
+    return result

@@ -1,0 +1,332 @@
+"""Plain-text rendering of executions, shared by the local and the AWS paths (same API shapes).
+
+Tables fit a 100-column terminal: the widest shrinkable column is cut (with "...") until the row fits.
+Times are shown in UTC. Nothing here talks to a store: callers pass descriptions and histories in.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ticketcore.layout import ROOT
+from ticketflow.local.history import StateRun, summarize_history
+
+WIDTH = 100
+ELLIPSIS = "..."
+ENDED_BADLY = ("FAILED", "TIMED_OUT", "ABORTED")
+_CAUSE_LINES = 12  # longer causes are cut; `show --json` has them whole
+
+
+# ---------------------------------------------------------------- small formatters
+def fmt_time(value: datetime | None) -> str:
+    if value is None:
+        return "-"
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    whole = round(seconds)
+    if whole < 3600:
+        return f"{whole // 60}m {whole % 60:02d}s"
+    return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
+
+
+def cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(width - len(ELLIPSIS), 0)] + ELLIPSIS
+
+
+def source_key(desc: dict[str, Any]) -> str | None:
+    """The S3 key the execution was started for (its input's `key`)."""
+    try:
+        value = json.loads(desc.get("input") or "{}")
+    except (TypeError, ValueError):
+        return None
+    return value.get("key") if isinstance(value, dict) else None
+
+
+def short_source(key: str | None) -> str:
+    """`support_ticket/raw/x.csv` -> `raw/x.csv`: every key shares the root prefix."""
+    return key.removeprefix(f"{ROOT}/") if key else "-"
+
+
+def cause_text(cause: str | None) -> str:
+    """The readable part of a cause: a Lambda error's errorMessage, a Glue job run's ErrorMessage, or the
+    cause as it is."""
+    if not cause:
+        return ""
+    try:
+        value = json.loads(cause)
+    except (TypeError, ValueError):
+        return cause.strip()
+    if not isinstance(value, dict):
+        return cause.strip()
+    if value.get("errorMessage"):
+        return str(value["errorMessage"]).strip()
+    if "JobRunState" in value:  # glue:startJobRun.sync fails with the JobRun itself as the cause
+        text = f"Glue job run {value.get('Id', '?')} {value['JobRunState']}"
+        return f"{text}: {value['ErrorMessage']}" if value.get("ErrorMessage") else text
+    return cause.strip()
+
+
+def one_line(text: str | None) -> str:
+    return " ".join((text or "").split())
+
+
+def wrap(text: str, indent: str, width: int = WIDTH, max_lines: int = _CAUSE_LINES) -> list[str]:
+    lines: list[str] = []
+    for paragraph in text.splitlines() or [""]:
+        lines += textwrap.wrap(paragraph, width - len(indent), break_long_words=True,
+                               break_on_hyphens=False) or [""]
+    if len(lines) > max_lines:
+        lines = [*lines[:max_lines], f"{ELLIPSIS} ({len(lines) - max_lines} more lines: see --json)"]
+    return [indent + line for line in lines]
+
+
+def to_json(value: Any) -> str:
+    """JSON with datetimes as ISO-8601 in UTC."""
+    def default(item: Any) -> Any:
+        if isinstance(item, datetime):
+            return (item.astimezone(UTC) if item.tzinfo else item).isoformat()
+        return str(item)
+
+    return json.dumps(value, indent=2, default=default, ensure_ascii=False)
+
+
+# ---------------------------------------------------------------- tables
+def table_lines(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    right: Sequence[int] = (),
+    shrink: Sequence[int] = (),
+    width: int | None = WIDTH,
+    min_width: int = 12,
+) -> list[str]:
+    """Header, rule, then one line per row (in order, so callers may interleave detail lines)."""
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    gap = 2
+    if width is not None:
+        while sum(widths) + gap * (len(widths) - 1) > width:
+            candidates = [i for i in shrink if widths[i] > max(min_width, len(headers[i]))]
+            if not candidates:
+                break
+            widest = max(candidates, key=lambda i: widths[i])
+            widths[widest] -= 1
+
+    def line(cells: Sequence[str]) -> str:
+        parts = []
+        for i, cell in enumerate(cells):
+            text = cut(cell, widths[i])
+            parts.append(text.rjust(widths[i]) if i in right else text.ljust(widths[i]))
+        return (" " * gap).join(parts).rstrip()
+
+    return [line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+
+
+# ---------------------------------------------------------------- executions
+@dataclass
+class ExecutionRow:
+    name: str
+    status: str
+    source_key: str | None
+    start: datetime | None
+    stop: datetime | None
+    failed_state: str | None
+    error: str | None
+    cause: str | None
+    redrive_count: int
+
+    @property
+    def duration(self) -> float | None:
+        if self.start is None:
+            return None
+        end = self.stop or (datetime.now(UTC) if self.status == "RUNNING" else None)
+        return (end - self.start).total_seconds() if end else None
+
+
+def failed_run(runs: list[StateRun]) -> StateRun | None:
+    """The state the execution ended in, if it ended badly there (the last visit, after any redrive)."""
+    return next((r for r in reversed(runs) if r.status in ENDED_BADLY), None)
+
+
+def execution_row(desc: dict[str, Any], events: list[dict[str, Any]] | None) -> ExecutionRow:
+    """One row; `events` only matters (and is only needed) for an execution that ended badly."""
+    failed = failed_run(summarize_history(events)) if events and desc.get("status") in ENDED_BADLY else None
+    return ExecutionRow(
+        name=desc.get("name") or str(desc.get("executionArn", "?")).rsplit(":", 1)[-1],
+        status=desc.get("status", "?"),
+        source_key=source_key(desc),
+        start=desc.get("startDate"),
+        stop=desc.get("stopDate"),
+        failed_state=failed.name if failed else None,
+        error=desc.get("error") or (failed.error if failed else None),
+        cause=desc.get("cause") or (failed.cause if failed else None),
+        redrive_count=int(desc.get("redriveCount") or 0),
+    )
+
+
+def rows_for(store: Any, executions: list[dict[str, Any]]) -> list[ExecutionRow]:
+    """Rows for `executions` (from store.list), reading histories only where a failed state is shown."""
+    rows = []
+    for desc in executions:
+        events = store.history(desc["executionArn"]) if desc.get("status") in ENDED_BADLY else None
+        rows.append(execution_row(desc, events))
+    return rows
+
+
+def _duration_cell(row: ExecutionRow) -> str:
+    text = fmt_duration(row.duration)
+    return f"{text}+" if row.status == "RUNNING" and row.duration is not None else text
+
+
+def render_executions(rows: list[ExecutionRow]) -> str:
+    """NAME, STATUS, SOURCE, START (UTC), DURATION, FAILED STATE: the console's executions list."""
+    headers = ["NAME", "STATUS", "SOURCE", "START (UTC)", "DURATION", "FAILED STATE"]
+    cells = [
+        [
+            r.name,
+            r.status + (f" (redriven {r.redrive_count}x)" if r.redrive_count else ""),
+            short_source(r.source_key),
+            fmt_time(r.start),
+            _duration_cell(r),
+            r.failed_state or "",
+        ]
+        for r in rows
+    ]
+    return "\n".join(table_lines(headers, cells, right=[4], shrink=[2, 0, 1, 5]))
+
+
+def render_failures(rows: list[ExecutionRow]) -> str:
+    """NAME, STATUS, STOPPED, FAILED STATE, ERROR, then the cause under each: for `alerts`."""
+    headers = ["NAME", "STATUS", "STOPPED (UTC)", "FAILED STATE", "ERROR"]
+    cells = [[r.name, r.status, fmt_time(r.stop), r.failed_state or "-", r.error or "-"] for r in rows]
+    lines = table_lines(headers, cells, shrink=[0, 4, 3])
+    out = lines[:2]
+    for row, line in zip(rows, lines[2:], strict=True):
+        out.append(line)
+        if row.cause:
+            out.append("    " + cut(one_line(cause_text(row.cause)), WIDTH - 4))
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------- one execution
+def redrive_points(events: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """index of the first state visit after each ExecutionRedriven event -> that event."""
+    points: dict[int, dict[str, Any]] = {}
+    entered = 0
+    for event in sorted(events, key=lambda e: e.get("id", 0)):
+        kind = event.get("type", "")
+        if kind.endswith("StateEntered"):
+            entered += 1
+        elif kind == "ExecutionRedriven":
+            points[entered] = event
+    return points
+
+
+def _state_duration(run: StateRun) -> str:
+    if run.status == "RUNNING" and run.entered is not None:
+        return fmt_duration((datetime.now(UTC) - run.entered).total_seconds()) + "+"
+    return fmt_duration(run.duration)
+
+
+def _json_block(label: str, value: Any, indent: str) -> list[str]:
+    if value is None:
+        return [f"{indent}{label}: -"]
+    text = value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False)
+    return [f"{indent}{label}:", *(f"{indent}  {line}" for line in text.splitlines())]
+
+
+def render_show(desc: dict[str, Any], events: list[dict[str, Any]], io: bool = False) -> str:
+    """The execution as the console shows it: a header, then each state visit with its status, duration,
+    attempts, and for a failure the error and cause; redrives marked where they resumed."""
+    runs = summarize_history(events)
+    row = execution_row(desc, events)
+    status = row.status
+    failed = failed_run(runs) if status in ENDED_BADLY else None
+    current = next((r for r in reversed(runs) if r.status == "RUNNING"), None)
+
+    label = "{:<10} {}".format
+    lines = [label("Execution", row.name), label("ARN", desc.get("executionArn", "-"))]
+    if failed:
+        lines.append(label("Status", f"{status} at {failed.name}"))
+    elif current and status == "RUNNING":
+        lines.append(label("Status", f"{status} (in {current.name})"))
+    else:
+        lines.append(label("Status", status))
+    lines.append(label("Source", row.source_key or "-"))
+    lines.append(label("Started", f"{fmt_time(row.start)} UTC"))
+    if row.stop:
+        lines.append(label("Stopped", f"{fmt_time(row.stop)} UTC  (took {fmt_duration(row.duration)})"))
+    elif status == "RUNNING":
+        lines.append(label("Stopped", f"- (running for {fmt_duration(row.duration)})"))
+    if row.redrive_count:
+        when = desc.get("redriveDate")
+        last = f" (last at {fmt_time(when)} UTC)" if when else ""
+        lines.append(label("Redrives", f"{row.redrive_count}{last}"))
+    if status in ENDED_BADLY:
+        lines.append(label("Error", row.error or "-"))
+        cause = cause_text(row.cause)
+        if cause:
+            wrapped = wrap(cause, " " * 11)
+            lines.append(label("Cause", wrapped[0].lstrip()))
+            lines += wrapped[1:]
+    lines.append("")
+
+    if not runs:
+        lines.append("(no state entered yet)")
+        return "\n".join(lines)
+
+    headers = ["#", "STATE", "STATUS", "DURATION", "ATTEMPTS"]
+    cells = [
+        [str(i), r.name, r.status, _state_duration(r), str(r.attempts) if r.attempts else "-"]
+        for i, r in enumerate(runs, 1)
+    ]
+    table = table_lines(headers, cells, right=[0, 3, 4], shrink=[1])
+    points = redrive_points(events)
+    detail = " " * 5
+    lines += table[:2]
+    for index, (run, line) in enumerate(zip(runs, table[2:], strict=True)):
+        if index in points:
+            event = points[index]
+            count = event.get("executionRedrivenEventDetails", {}).get("redriveCount", "?")
+            lines.append(f"{detail}-- redrive {count} at {fmt_time(event.get('timestamp'))} UTC: "
+                         f"resumed at {run.name} --")
+        lines.append(line)
+        # Failed attempts that were retried (for a state that did not succeed, its last failure is
+        # shown as error/cause below instead).
+        retried = run.failures if run.status in ("SUCCEEDED", "RUNNING") else run.failures[:-1]
+        for attempt, (error, cause) in enumerate(retried, 1):
+            text = f"attempt {attempt} failed: {error or '?'}"
+            short = one_line(cause_text(cause))
+            lines.append(cut(f"{detail}{text}: {short}" if short else f"{detail}{text}", WIDTH))
+        if run.status not in ("SUCCEEDED", "RUNNING") and (run.error or run.cause):
+            lines.append(f"{detail}error: {run.error or '-'}")
+            cause = cause_text(run.cause)
+            if cause:
+                wrapped = wrap(cause, detail + " " * 7)
+                lines.append(f"{detail}cause: {wrapped[0].lstrip()}")
+                lines += wrapped[1:]
+        if io:
+            lines += _json_block("input", run.input, detail)
+            lines += _json_block("output", run.output, detail)
+    if status == "SUCCEEDED" and io:
+        try:
+            output = json.loads(desc.get("output") or "null")
+        except ValueError:
+            output = desc.get("output")
+        lines.append("")
+        lines += _json_block("execution output", output, "")
+    return "\n".join(lines)
+
+
+def render_history_json(desc: dict[str, Any], events: list[dict[str, Any]]) -> str:
+    """DescribeExecution and the raw GetExecutionHistory events (`events`, as the API names them)."""
+    return to_json({"execution": desc, "events": events})
