@@ -271,7 +271,7 @@ def _gx_sql_duckdb(storage: Storage, staging_uri: str, run_report: dict[str, Any
 
     class BufferedConnection(ConnectionWrapper):
         def cursor(self) -> BufferedCursor:
-            return BufferedCursor(self._ConnectionWrapper__c, self)  # type: ignore[attr-defined]
+            return BufferedCursor(self._ConnectionWrapper__c, self)
 
     context = validation.gx_context()
     source = context.data_sources.add_sql(name="staged", connection_string="duckdb:///:memory:",
@@ -349,7 +349,8 @@ def _measure(approach: Approach, root: Path, sql_site: str | None) -> Run:
 def _row(approach: Approach, runs: list[Run]) -> str:
     mid = sorted(runs, key=lambda r: r.result_s)[len(runs) // 2]
     info = mid.info
-    outcome = {True: "passed", False: "failed"}.get(info.get("success"), "-")
+    outcome = {True: "passed", False: "failed"}.get(bool(info["success"]), "-") \
+        if info.get("success") is not None else "-"
     if info.get("failed_warnings"):
         outcome += f", warns {', '.join(info['failed_warnings'])}"
     inside = ", ".join(f"{k} {v:.2f}" for k, v in (info.get("timings") or {}).items())
@@ -389,7 +390,8 @@ def run_bench(rows: int = 1_000_000, repeats: int = REPEATS, sql_site: str | Non
     head = [
         f"Validating {rows:,} staged rows ({len(report['outputs']['files'])} Parquet files, "
         f"{size_mb:.0f} MB, built in {build_s:.1f} s). Each run is a fresh `python` process (imports "
-        f"included); {repeats} runs, median. {os.cpu_count()} CPUs; load average {load_before:.1f} before, {load_after:.1f} after.",
+        f"included); {repeats} runs, median. {os.cpu_count()} CPUs; load average {load_before:.1f} "
+        f"before, {load_after:.1f} after.",
         "`result s`: spawn until the result is printed (the Lambda's view: its process stays up). "
         "`process s`: until the process has exited (adds interpreter teardown). CPU: user + sys.",
         "",

@@ -13,12 +13,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                                           "failed state (newest first)")
     p.add_argument("--status", choices=STATUSES, type=str.upper, help="only executions with this status")
     p.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
+    p.add_argument("--wide", action="store_true", help="never cut long names to fit 100 columns")
     add_target_options(p)
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    from ticketflow.ops.render import render_executions, rows_for
+    from ticketflow.ops.render import WIDTH, render_executions, rows_for
 
     if args.limit < 1:
         return fail("--limit must be at least 1")
@@ -30,7 +31,7 @@ def main(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no {args.status + ' ' if args.status else ''}executions in {store.where}")
         return 0
-    print(render_executions(rows))
+    print(render_executions(rows, width=None if args.wide else WIDTH))
     more = " (--limit reached)" if len(rows) == args.limit else ""
     print(f"\n{len(rows)} execution{'s' if len(rows) != 1 else ''}, newest first{more}; "
           f"details: ticketflow show NAME (a unique prefix is enough)")

@@ -39,9 +39,12 @@ def put_local(home: Path, path: Path) -> tuple[str, Path, bool]:
 
 
 def main(args: argparse.Namespace) -> int:
-    missing = [str(f) for f in args.files if not f.is_file()]
+    missing = [str(f) for f in args.files if not f.exists()]
     if missing:
         return fail(f"no such file: {', '.join(missing)} (nothing uploaded)")
+    not_files = [str(f) for f in args.files if not f.is_file()]
+    if not_files:
+        return fail(f"not a file: {', '.join(not_files)} (nothing uploaded)")
     names = [f.name for f in args.files]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

@@ -217,6 +217,7 @@ def _attempt(body: Any, where: str) -> MockedAttempt:
     body = _mapping(body, where)
     unknown = set(body) - {"Return", "Throw", "Delay", "Timeout"}
     _require(not unknown, where, f"unknown keys {sorted(unknown)} (Return, Throw, Delay, Timeout)")
+    _require(isinstance(body.get("Delay", 0), int | float), where, "Delay is a number of (virtual) seconds")
     delay = math.inf if body.get("Timeout") is True else float(body.get("Delay", 0))
     _require(delay >= 0, where, "Delay must not be negative")
     _require(("Return" in body) + ("Throw" in body) <= 1, where, "Return or Throw, not both")

@@ -248,15 +248,18 @@ class LocalRuntime:
         redriven = {"id": offset, "previousEventId": offset - 1, "type": "ExecutionRedriven",
                     "timestamp": events[0]["timestamp"] if events else datetime.now(UTC),
                     "executionRedrivenEventDetails": {"redriveCount": record["redrive_count"] + 1}}
-        renumbered = [{**e, "id": e["id"] + offset, "previousEventId": e.get("previousEventId", 0) + offset}
-                      for e in events if e["type"] != "ExecutionStarted"]
+        # The redriven run's own ExecutionStarted is not an event on AWS: ExecutionRedriven takes its place.
+        later = [e for e in events if e["type"] != "ExecutionStarted"]
+        ids = {e["id"]: offset + 1 + i for i, e in enumerate(later)}
+        renumbered = [{**e, "id": ids[e["id"]], "previousEventId": ids.get(e.get("previousEventId", 0), offset)}
+                      for e in later]
         return [*earlier, redriven, *renumbered]
 
     def wait(self, name: str, timeout: float = 3600, on_event: Callable[[dict[str, Any]], None] | None = None
              ) -> dict[str, Any]:
         """Wait for an execution to end, then record it and raise its alert. Never waits forever."""
         deadline = time.monotonic() + timeout
-        seen = 0
+        seen = len(self._redriven[name]["history"]) if name in self._redriven else 0  # a redrive: new events
         while True:
             desc = self.describe(name)
             if on_event:

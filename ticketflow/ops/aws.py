@@ -117,7 +117,7 @@ class AwsTarget:
         """Where alerts go, and the most recent executions that ended badly (newest first)."""
         store = self.store()
         ended_badly = [desc for status in ENDED_BADLY for desc in store.list(status, limit)]
-        ended_badly.sort(key=lambda d: d.get("stopDate") or d.get("startDate"), reverse=True)
+        ended_badly.sort(key=lambda d: d.get("stopDate") or d["startDate"], reverse=True)
         rows = rows_for(store, ended_badly[:limit])
         doc = {
             "stack": self.stack,

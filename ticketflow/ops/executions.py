@@ -20,6 +20,7 @@ STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_R
 
 Executions = list[dict[str, Any]]  # a module-level alias: inside the classes `list` is a method's name
 Events = list[dict[str, Any]]
+Names = list[str]
 
 _DATE_KEYS = ("startDate", "stopDate", "redriveDate", "timestamp")
 _MAX_PAGES = 1000  # a guard: a history holds at most 25,000 events, 1,000 a page
@@ -40,7 +41,7 @@ class ExecutionStore(Protocol):
         """DescribeExecution-shaped dicts, newest first (by startDate)."""
         ...
 
-    def names(self) -> list[str]:
+    def names(self) -> Names:
         """Every execution name, newest first: cheap (no DescribeExecution per execution)."""
         ...
 
@@ -162,7 +163,7 @@ class LocalExecutionStore:
                 found.append(desc)
         return _newest_first(found)[:limit]
 
-    def names(self) -> list[str]:
+    def names(self) -> Names:
         records = self._records()
         return sorted(records, key=lambda name: records[name][0], reverse=True)
 
@@ -217,7 +218,7 @@ class AwsExecutionStore:
             described.append(desc)
         return described
 
-    def names(self) -> list[str]:
+    def names(self) -> Names:
         return [e["name"] for e in self._list_items(None, 1_000_000)]
 
     def _call(self, operation: str, name_or_arn: str, **kwargs: Any) -> dict[str, Any]:

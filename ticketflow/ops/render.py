@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ticketcore.layout import ROOT
+from ticketcore.layout import RAW_PREFIX
 from ticketflow.local.history import StateRun, summarize_history
 
 WIDTH = 100
@@ -34,7 +34,7 @@ def fmt_duration(seconds: float | None) -> str:
         return "-"
     if seconds < 60:
         return f"{seconds:.1f}s"
-    whole = round(seconds)
+    whole = int(seconds)  # down, as the times shown are (so start + duration = stop)
     if whole < 3600:
         return f"{whole // 60}m {whole % 60:02d}s"
     return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
@@ -54,8 +54,8 @@ def source_key(desc: dict[str, Any]) -> str | None:
 
 
 def short_source(key: str | None) -> str:
-    """`support_ticket/raw/x.csv` -> `raw/x.csv`: every key shares the root prefix."""
-    return key.removeprefix(f"{ROOT}/") if key else "-"
+    """`support_ticket/raw/eu/x.csv` -> `eu/x.csv`: the trigger only starts executions for raw/ keys."""
+    return key.removeprefix(RAW_PREFIX) if key else "-"
 
 
 def cause_text(cause: str | None) -> str:
@@ -106,20 +106,22 @@ def table_lines(
     headers: Sequence[str],
     rows: Sequence[Sequence[str]],
     right: Sequence[int] = (),
-    shrink: Sequence[int] = (),
+    shrink: dict[int, int] | None = None,
     width: int | None = WIDTH,
-    min_width: int = 12,
 ) -> list[str]:
-    """Header, rule, then one line per row (in order, so callers may interleave detail lines)."""
+    """Header, rule, then one line per row (in order, so callers may interleave detail lines).
+
+    shrink: column -> the narrowest it may be cut to, in the order columns are cut (each down to its
+    minimum before the next) until the table fits `width`."""
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
     gap = 2
-    if width is not None:
-        while sum(widths) + gap * (len(widths) - 1) > width:
-            candidates = [i for i in shrink if widths[i] > max(min_width, len(headers[i]))]
-            if not candidates:
-                break
-            widest = max(candidates, key=lambda i: widths[i])
-            widths[widest] -= 1
+    excess = sum(widths) + gap * (len(widths) - 1) - width if width is not None else 0
+    for column, narrowest in (shrink or {}).items():
+        if excess <= 0:
+            break
+        cut_by = min(excess, max(widths[column] - max(narrowest, len(headers[column])), 0))
+        widths[column] -= cut_by
+        excess -= cut_by
 
     def line(cells: Sequence[str]) -> str:
         parts = []
@@ -187,28 +189,28 @@ def _duration_cell(row: ExecutionRow) -> str:
     return f"{text}+" if row.status == "RUNNING" and row.duration is not None else text
 
 
-def render_executions(rows: list[ExecutionRow]) -> str:
-    """NAME, STATUS, SOURCE, START (UTC), DURATION, FAILED STATE: the console's executions list."""
-    headers = ["NAME", "STATUS", "SOURCE", "START (UTC)", "DURATION", "FAILED STATE"]
+def render_executions(rows: list[ExecutionRow], width: int | None = WIDTH) -> str:
+    """NAME, STATUS, SOURCE, START (UTC), DURATION, FAILED STATE: the console's executions list. A name
+    too long for `width` is cut at its end, so what is shown is still a prefix `show` accepts (None:
+    never cut)."""
+    headers = ["NAME", "STATUS", "SOURCE (raw/)", "START (UTC)", "DURATION", "FAILED STATE"]
     cells = [
-        [
-            r.name,
-            r.status + (f" (redriven {r.redrive_count}x)" if r.redrive_count else ""),
-            short_source(r.source_key),
-            fmt_time(r.start),
-            _duration_cell(r),
-            r.failed_state or "",
-        ]
+        [r.name, r.status, short_source(r.source_key), fmt_time(r.start), _duration_cell(r),
+         r.failed_state or ""]
         for r in rows
     ]
-    return "\n".join(table_lines(headers, cells, right=[4], shrink=[2, 0, 1, 5]))
+    lines = table_lines(headers, cells, right=[4], shrink={0: 20, 2: 16, 5: 12}, width=width)
+    redriven = [f"{r.name} ({r.redrive_count}x)" for r in rows if r.redrive_count]
+    if redriven:
+        lines += ["", "redriven: " + ", ".join(redriven)]
+    return "\n".join(lines)
 
 
 def render_failures(rows: list[ExecutionRow]) -> str:
     """NAME, STATUS, STOPPED, FAILED STATE, ERROR, then the cause under each: for `alerts`."""
     headers = ["NAME", "STATUS", "STOPPED (UTC)", "FAILED STATE", "ERROR"]
     cells = [[r.name, r.status, fmt_time(r.stop), r.failed_state or "-", r.error or "-"] for r in rows]
-    lines = table_lines(headers, cells, shrink=[0, 4, 3])
+    lines = table_lines(headers, cells, shrink={0: 20, 4: 16, 3: 12})
     out = lines[:2]
     for row, line in zip(rows, lines[2:], strict=True):
         out.append(line)
@@ -289,7 +291,7 @@ def render_show(desc: dict[str, Any], events: list[dict[str, Any]], io: bool = F
         [str(i), r.name, r.status, _state_duration(r), str(r.attempts) if r.attempts else "-"]
         for i, r in enumerate(runs, 1)
     ]
-    table = table_lines(headers, cells, right=[0, 3, 4], shrink=[1])
+    table = table_lines(headers, cells, right=[0, 3, 4], shrink={1: 20})
     points = redrive_points(events)
     detail = " " * 5
     lines += table[:2]
@@ -303,10 +305,10 @@ def render_show(desc: dict[str, Any], events: list[dict[str, Any]], io: bool = F
         # Failed attempts that were retried (for a state that did not succeed, its last failure is
         # shown as error/cause below instead).
         retried = run.failures if run.status in ("SUCCEEDED", "RUNNING") else run.failures[:-1]
-        for attempt, (error, cause) in enumerate(retried, 1):
-            text = f"attempt {attempt} failed: {error or '?'}"
-            short = one_line(cause_text(cause))
-            lines.append(cut(f"{detail}{text}: {short}" if short else f"{detail}{text}", WIDTH))
+        for attempt, (error, why) in enumerate(retried, 1):
+            said = f"{detail}attempt {attempt} failed: {error or '?'}"
+            short = one_line(cause_text(why))
+            lines.append(cut(f"{said}: {short}" if short else said, WIDTH))
         if run.status not in ("SUCCEEDED", "RUNNING") and (run.error or run.cause):
             lines.append(f"{detail}error: {run.error or '-'}")
             cause = cause_text(run.cause)

@@ -1,0 +1,492 @@
+"""`executions`, `show`, `alerts` and `upload` on a local home whose execution records are written here by
+hand, in the shapes the local runtime records (DescribeExecution + GetExecutionHistory as JSON)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ticketcore.alerts import build_alert
+from ticketflow.cli import main
+from ticketflow.ops.executions import AmbiguousExecution, ExecutionNotFound, LocalExecutionStore, resolve
+
+MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:ticketflow-pipeline"
+OK = "tickets_2024-0a1b2c3d4e5f60718293"
+GLUE_FAILED = "eu_tickets-9f8e7d6c5b4a39281706"
+DQ_REDRIVEN = "tickets_march-5566778899aabbccddee"
+T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+GLUE_CAUSE = json.dumps({
+    "Id": "jr_4c1e", "JobName": "ticketflow-transform", "JobRunState": "FAILED",
+    "ErrorMessage": "SchemaError: required column ticket_id is missing", "ExecutionTime": 38,
+})
+DQ_CAUSE = json.dumps({
+    "errorMessage": "2 error-severity expectations failed: expect_column_values_to_not_be_null(customer_id)",
+    "errorType": "DataQualityError", "requestId": "8d2f0f4e-1111-4e55-9a2a-0c0ffee00001",
+    "stackTrace": ['  File "/var/task/lambdas/validate/handler.py", line 40, in handler\n'],
+})
+
+
+def iso(value: datetime) -> str:
+    return value.isoformat()
+
+
+class Recorder:
+    """Builds an execution's history event by event, in GetExecutionHistory's shapes."""
+
+    def __init__(self, name: str, key: str, start: datetime) -> None:
+        self.name, self.start, self.now = name, start, start
+        self.events: list[dict[str, Any]] = []
+        self.document: dict[str, Any] = {"bucket": "ticketflow-local", "key": key, "size": 2048,
+                                         "version_id": "", "sequencer": "0000018E2A5F3C1D00"}
+        self.input = json.dumps(self.document)
+        self.redrive_count = 0
+        self.redrive_date: datetime | None = None
+        self.event("ExecutionStarted", "executionStartedEventDetails",
+                   {"input": self.input, "inputDetails": {"truncated": False},
+                    "roleArn": "arn:aws:iam::123456789012:role/ticketflow-local-states"})
+
+    def event(self, kind: str, details_key: str | None = None, details: dict[str, Any] | None = None,
+              after: float = 0.0) -> None:
+        self.now += timedelta(seconds=after)
+        event = {"timestamp": iso(self.now), "type": kind, "id": len(self.events) + 1,
+                 "previousEventId": len(self.events)}
+        if details_key:
+            event[details_key] = details
+        self.events.append(event)
+
+    def task(self, state: str, result_key: str, result: Any, glue: bool = False, seconds: float = 1.0,
+             failures: list[tuple[str, str]] = (), succeed: bool = True, retry_wait: float = 0.0) -> None:
+        resource_type, resource = ("glue", "startJobRun.sync") if glue else ("lambda", "invoke")
+        common = {"resourceType": resource_type, "resource": resource}
+        self.event("TaskStateEntered", "stateEnteredEventDetails",
+                   {"name": state, "input": json.dumps(self.document), "inputDetails": {"truncated": False}})
+        outcomes = [*failures, *([None] if succeed else [])]
+        for number, failure in enumerate(outcomes):
+            wait = retry_wait if number else 0.0
+            self.event("TaskScheduled", "taskScheduledEventDetails",
+                       {**common, "region": "us-east-1", "parameters": "{}"}, after=wait)
+            self.event("TaskStarted", "taskStartedEventDetails", common)
+            if glue:
+                self.event("TaskSubmitted", "taskSubmittedEventDetails",
+                           {**common, "output": json.dumps({"JobRunId": f"jr_{number}"})})
+            if failure:
+                self.event("TaskFailed", "taskFailedEventDetails",
+                           {**common, "error": failure[0], "cause": failure[1]}, after=seconds)
+            else:
+                self.event("TaskSucceeded", "taskSucceededEventDetails",
+                           {**common, "output": json.dumps({"Payload": result})}, after=seconds)
+        if succeed:
+            self.document[result_key] = result
+            self.event("TaskStateExited", "stateExitedEventDetails",
+                       {"name": state, "output": json.dumps(self.document),
+                        "outputDetails": {"truncated": False}})
+
+    def succeed(self) -> None:
+        body = json.dumps(self.document)
+        self.event("SucceedStateEntered", "stateEnteredEventDetails", {"name": "Published", "input": body})
+        self.event("SucceedStateExited", "stateExitedEventDetails", {"name": "Published", "output": body})
+        self.event("ExecutionSucceeded", "executionSucceededEventDetails", {"output": body}, after=0.1)
+
+    def fail(self, error: str, cause: str) -> None:
+        self.event("ExecutionFailed", "executionFailedEventDetails", {"error": error, "cause": cause},
+                   after=0.1)
+
+    def redriven(self, after: float) -> None:
+        self.redrive_count += 1
+        self.event("ExecutionRedriven", "executionRedrivenEventDetails", {"redriveCount": self.redrive_count},
+                   after=after)
+        self.redrive_date = self.now
+
+    def describe(self) -> dict[str, Any]:
+        ended = self.events[-1]["type"]
+        status = {"ExecutionSucceeded": "SUCCEEDED", "ExecutionFailed": "FAILED"}.get(ended, "RUNNING")
+        desc: dict[str, Any] = {
+            "executionArn": MACHINE.replace(":stateMachine:", ":execution:") + ":" + self.name,
+            "stateMachineArn": MACHINE, "name": self.name, "status": status, "startDate": iso(self.start),
+            "input": self.input, "inputDetails": {"included": True}, "redriveCount": self.redrive_count,
+        }
+        if status != "RUNNING":
+            desc["stopDate"] = iso(self.now)
+        if status == "SUCCEEDED":
+            desc["output"] = json.dumps(self.document)
+        if status == "FAILED":
+            details = self.events[-1]["executionFailedEventDetails"]
+            desc.update(error=details["error"], cause=details["cause"])
+        if self.redrive_date:
+            desc["redriveDate"] = iso(self.redrive_date)
+        return desc
+
+    def write(self, home: Path, suffix: str = ".json") -> Path:
+        path = home / "executions" / f"{self.name}{suffix}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        doc = {"execution": self.describe(), "history": self.events, "redrive_count": self.redrive_count,
+               "recorded_at": iso(self.now + timedelta(seconds=1))}
+        path.write_text(json.dumps(doc, indent=1))
+        return path
+
+
+INSPECTION = {"inspection": {"staging_uri": "support_ticket/staging/x/", "dialect": {"delimiter": ","}}}
+
+
+def succeeded() -> Recorder:
+    r = Recorder(OK, "support_ticket/raw/tickets_2024.csv", T0)
+    r.task("InspectSource", "inspect", INSPECTION, seconds=1.2)
+    r.task("TransformTickets", "transform", {"job_run_id": "jr_1", "job_run_state": "SUCCEEDED"}, glue=True,
+           seconds=62.5)
+    r.task("ValidateOutput", "validate", {"validation": {"success": True}}, seconds=3.0)
+    r.task("Publish", "publish", {"publication": {"rows": 10000}}, seconds=0.8)
+    r.succeed()
+    return r
+
+
+def glue_failed() -> Recorder:
+    r = Recorder(GLUE_FAILED, "support_ticket/raw/eu_tickets.csv", T0 + timedelta(hours=1))
+    r.task("InspectSource", "inspect", INSPECTION, seconds=0.9)
+    failure = ("States.TaskFailed", GLUE_CAUSE)
+    r.task("TransformTickets", "transform", None, glue=True, seconds=40, failures=[failure, failure],
+           succeed=False, retry_wait=60)
+    r.fail(*failure)
+    return r
+
+
+def dq_redriven() -> Recorder:
+    r = Recorder(DQ_REDRIVEN, "support_ticket/raw/tickets_march.csv", T0 + timedelta(hours=2))
+    r.task("InspectSource", "inspect", INSPECTION, seconds=1.0)
+    r.task("TransformTickets", "transform", {"job_run_id": "jr_9", "job_run_state": "SUCCEEDED"}, glue=True,
+           seconds=30)
+    failure = ("DataQualityError", DQ_CAUSE)
+    r.task("ValidateOutput", "validate", None, seconds=2.5, failures=[failure], succeed=False)
+    r.fail(*failure)
+    r.redriven(after=600)  # ten minutes later, after someone looked at it
+    r.task("ValidateOutput", "validate", None, seconds=2.0, failures=[failure], succeed=False)
+    r.fail(*failure)
+    return r
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    for recorder in (succeeded(), glue_failed(), dq_redriven()):
+        recorder.write(home)
+    return home
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def full_names(home: Path, out: str) -> list[str]:
+    """The NAME cells of an executions table, each resolved (a cut name is still a unique prefix)."""
+    store = LocalExecutionStore(home)
+    return [resolve(store, row[0].removesuffix("..."))["name"] for row in table(out)[1]]
+
+
+def table(out: str) -> tuple[list[str], list[list[str]]]:
+    """(headers, rows) of the first table in `out`: cells are separated by two or more spaces."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("NAME"))
+    headers = re.split(r"\s{2,}", lines[start].strip())
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.strip():
+            break
+        rows.append(re.split(r"\s{2,}", line.strip()))
+    return headers, rows
+
+
+# ---------------------------------------------------------------- executions
+def test_executions_table_rows_and_columns(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "executions", "--home", str(home))
+    assert code == 0
+    headers, rows = table(out)
+    assert headers == ["NAME", "STATUS", "SOURCE (raw/)", "START (UTC)", "DURATION", "FAILED STATE"]
+    # THEN newest first, each with its source key, start, duration and failed state
+    assert [r[1:] for r in rows] == [
+        ["FAILED", "tickets_march.csv", "2026-03-01 12:00:00", "10m 35s", "ValidateOutput"],
+        ["FAILED", "eu_tickets.csv", "2026-03-01 11:00:00", "2m 21s", "TransformTickets"],
+        ["SUCCEEDED", "tickets_2024.csv", "2026-03-01 10:00:00", "1m 07s"],
+    ]
+    # the table fits 100 columns: a long name is cut at its end, leaving a prefix `show` accepts
+    assert max(len(line) for line in out.splitlines()) <= 100
+    for cell, name in zip([r[0] for r in rows], [DQ_REDRIVEN, GLUE_FAILED, OK], strict=True):
+        assert cell == name or (cell.endswith("...") and name.startswith(cell.removesuffix("...")))
+        assert resolve(LocalExecutionStore(home), cell.removesuffix("..."))["name"] == name
+    assert f"redriven: {DQ_REDRIVEN} (1x)" in out
+    assert "3 executions, newest first" in out
+
+
+def test_executions_status_filter(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(capsys, "executions", "--home", str(home), "--status", "FAILED")
+    assert full_names(home, out) == [DQ_REDRIVEN, GLUE_FAILED]
+    assert [r[1] for r in table(out)[1]] == ["FAILED", "FAILED"]
+    _, out, _ = run(capsys, "executions", "--home", str(home), "--status", "succeeded")
+    assert full_names(home, out) == [OK]
+    assert [r[1] for r in table(out)[1]] == ["SUCCEEDED"]
+    _, out, _ = run(capsys, "executions", "--home", str(home), "--status", "TIMED_OUT")
+    assert out.strip() == f"no TIMED_OUT executions in {home / 'executions'}"
+    _, out, _ = run(capsys, "executions", "--home", str(home), "--limit", "1")
+    assert full_names(home, out) == [DQ_REDRIVEN]
+    assert "(--limit reached)" in out
+
+
+def test_executions_on_an_empty_home(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "executions", "--home", str(tmp_path / "fresh"))
+    assert code == 0
+    assert out.strip() == f"no executions in {tmp_path / 'fresh' / 'executions'}"
+
+
+def test_running_record_is_listed_and_newer_record_wins(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN watch's running record of a new execution, in TransformTickets
+    live = Recorder("late_upload-1234567890abcdef0123", "support_ticket/raw/late upload.csv",
+                    datetime.now(UTC) - timedelta(seconds=30))
+    live.task("InspectSource", "inspect", INSPECTION, seconds=1.0)
+    live.event("TaskStateEntered", "stateEnteredEventDetails", {"name": "TransformTickets", "input": "{}"})
+    live.write(home, ".running.json")
+    # WHEN listing RUNNING executions
+    _, out, _ = run(capsys, "executions", "--home", str(home), "--status", "RUNNING")
+    [row] = table(out)[1]
+    assert full_names(home, out) == [live.name]
+    assert row[1:3] == ["RUNNING", "late upload.csv"]
+    assert re.fullmatch(r"\d+\.\ds\+", row[4]), row  # elapsed so far
+    _, out, _ = run(capsys, "show", "late", "--home", str(home))
+    assert "Status     RUNNING (in TransformTickets)" in out
+
+    # GIVEN a FAILED record and a newer running record of the same name (a redrive in progress)
+    redrive = dq_redriven()
+    redrive.events = redrive.events[:-1]  # still in ValidateOutput
+    running = redrive.write(home, ".running.json")
+    final = home / "executions" / f"{DQ_REDRIVEN}.json"
+    os.utime(final, (1_700_000_000, 1_700_000_000))
+    os.utime(running, (1_800_000_000, 1_800_000_000))
+    assert LocalExecutionStore(home).describe(DQ_REDRIVEN)["status"] == "RUNNING"
+    os.utime(final, (1_900_000_000, 1_900_000_000))  # the redrive ended and was recorded
+    assert LocalExecutionStore(home).describe(DQ_REDRIVEN)["status"] == "FAILED"
+
+
+# ---------------------------------------------------------------- show
+def state_rows(out: str) -> dict[str, list[list[str]]]:
+    """STATE -> its rows' cells (a state visited twice has two)."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if re.match(r"\s*#\s+STATE", line))
+    assert re.split(r"\s{2,}", lines[start].strip()) == ["#", "STATE", "STATUS", "DURATION", "ATTEMPTS"]
+    found: dict[str, list[list[str]]] = {}
+    for line in lines[start + 2:]:
+        if re.match(r"\s*\d+\s{2}", line):
+            cells = re.split(r"\s{2,}", line.strip())
+            found.setdefault(cells[1], []).append(cells)
+    return found
+
+
+def test_show_success_timeline(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "show", OK, "--home", str(home))
+    assert code == 0
+    assert f"Execution  {OK}" in out
+    assert "Status     SUCCEEDED\n" in out
+    assert "Source     support_ticket/raw/tickets_2024.csv" in out
+    assert "Started    2026-03-01 10:00:00 UTC" in out
+    assert "Stopped    2026-03-01 10:01:07 UTC  (took 1m 07s)" in out
+    assert "Error" not in out
+    assert state_rows(out) == {
+        "InspectSource": [["1", "InspectSource", "SUCCEEDED", "1.2s", "1"]],
+        "TransformTickets": [["2", "TransformTickets", "SUCCEEDED", "1m 02s", "1"]],
+        "ValidateOutput": [["3", "ValidateOutput", "SUCCEEDED", "3.0s", "1"]],
+        "Publish": [["4", "Publish", "SUCCEEDED", "0.8s", "1"]],
+        "Published": [["5", "Published", "SUCCEEDED", "0.0s", "-"]],
+    }
+
+
+def test_show_failure_after_retry(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(capsys, "show", GLUE_FAILED, "--home", str(home))
+    assert "Status     FAILED at TransformTickets" in out
+    assert "Error      States.TaskFailed" in out
+    assert "Cause      Glue job run jr_4c1e FAILED: SchemaError: required column ticket_id is missing" in out
+    rows = state_rows(out)
+    assert rows["InspectSource"] == [["1", "InspectSource", "SUCCEEDED", "0.9s", "1"]]
+    # THEN two attempts, 40 s each with a 60 s retry wait between them
+    assert rows["TransformTickets"] == [["2", "TransformTickets", "FAILED", "2m 20s", "2"]]
+    assert set(rows) == {"InspectSource", "TransformTickets"}
+    after = out.split("TransformTickets  FAILED", 1)[1].splitlines()[1:4]
+    assert after == [
+        "     attempt 1 failed: States.TaskFailed: Glue job run jr_4c1e FAILED: SchemaError: required "
+        "colu...",
+        "     error: States.TaskFailed",
+        "     cause: Glue job run jr_4c1e FAILED: SchemaError: required column ticket_id is missing",
+    ]
+    assert max(len(line) for line in out.splitlines() if not line.startswith("ARN ")) <= 100
+
+
+def test_show_redriven_failure(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(capsys, "show", DQ_REDRIVEN, "--home", str(home))
+    assert "Status     FAILED at ValidateOutput" in out
+    assert "Redrives   1 (last at 2026-03-01 12:10:33 UTC)" in out
+    assert "Error      DataQualityError" in out
+    cause = "2 error-severity expectations failed: expect_column_values_to_not_be_null(customer_id)"
+    assert f"Cause      {cause}" in out
+    assert "stackTrace" not in out  # the readable part only; --json has the whole cause
+    rows = state_rows(out)
+    assert rows["ValidateOutput"] == [["3", "ValidateOutput", "FAILED", "2.6s", "1"],
+                                      ["4", "ValidateOutput", "FAILED", "2.1s", "1"]]
+    # THEN the redrive is marked where it resumed: between the two visits of ValidateOutput
+    lines = out.splitlines()
+    marker = lines.index("     -- redrive 1 at 2026-03-01 12:10:33 UTC: resumed at ValidateOutput --")
+    assert re.match(r"\s*3\s+ValidateOutput", lines[marker - 3])
+    assert lines[marker - 2:marker] == [
+        "     error: DataQualityError",
+        "     cause: 2 error-severity expectations failed: expect_column_values_to_not_be_null(customer_id)",
+    ]
+    assert re.match(r"\s*4\s+ValidateOutput", lines[marker + 1])
+
+
+def test_show_io_adds_each_states_input_and_output(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _, plain, _ = run(capsys, "show", OK, "--home", str(home))
+    _, out, _ = run(capsys, "show", OK, "--home", str(home), "--io")
+    assert "input:" not in plain
+    assert out.count("     input:") == 5 and out.count("     output:") == 5
+    # Publish's output carries every earlier result (ResultPath keeps the document)
+    publish = out.split("Publish  ", 1)[1]
+    assert '"job_run_id": "jr_1"' in publish and '"rows": 10000' in publish
+    assert "execution output:" in out
+
+
+def test_show_json_round_trips_the_recorded_history(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    record = json.loads((home / "executions" / f"{DQ_REDRIVEN}.json").read_text())
+    code, out, _ = run(capsys, "show", DQ_REDRIVEN, "--home", str(home), "--json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["events"] == record["history"]
+    assert doc["execution"] == record["execution"]
+    assert [e["type"] for e in doc["events"]].count("ExecutionRedriven") == 1
+
+
+def test_prefix_arn_and_unknown_names(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = LocalExecutionStore(home)
+    assert resolve(store, "eu_")["name"] == GLUE_FAILED
+    arn = f"arn:aws:states:us-east-1:123456789012:execution:ticketflow-pipeline:{OK}"
+    assert resolve(store, arn)["name"] == OK
+    code, out, _ = run(capsys, "show", "tickets_m", "--home", str(home))
+    assert code == 0 and f"Execution  {DQ_REDRIVEN}" in out
+
+    with pytest.raises(AmbiguousExecution):
+        resolve(store, "tickets_")
+    code, out, err = run(capsys, "show", "tickets_", "--home", str(home))
+    assert code == 2 and out == ""
+    assert err.splitlines() == [
+        f"'tickets_' matches 2 executions in {home / 'executions'}; give more of the name:",
+        f"  {DQ_REDRIVEN}",
+        f"  {OK}",
+    ]
+
+    with pytest.raises(ExecutionNotFound):
+        resolve(store, "arn:aws:states:us-east-1:123456789012:execution:ticketflow-pipeline:gone")
+    code, _, err = run(capsys, "show", "nope", "--home", str(home))
+    assert code == 2
+    assert err.strip() == f"no execution named 'nope' (nor starting with it) in {home / 'executions'}"
+
+
+# ---------------------------------------------------------------- alerts
+def write_alerts(home: Path) -> None:
+    """The outbox as the notify handler fills it (its real message), and one dead-lettered upload event."""
+    messages = []
+    for number, recorder in enumerate((glue_failed(), dq_redriven())):
+        desc = recorder.describe()
+        event = {"detail": {**desc, "status": "FAILED"}}
+        alert = build_alert(event, recorder.events, "us-east-1")
+        assert alert is not None
+        messages.append({"message_id": f"m-{number}", "topic_arn": "arn:aws:sns:us-east-1:123456789012:t",
+                         "subject": alert.subject, "message": alert.message,
+                         "sent_at": iso(recorder.now + timedelta(seconds=2))})
+    (home / "outbox.jsonl").write_text("".join(json.dumps(m) + "\n" for m in messages))
+    s3_event = json.loads((Path(__file__).parent.parent / "events" / "s3_put.json").read_text())
+    s3_event["Records"] = s3_event["Records"][:1]
+    letter = {"failed_at": "2026-03-01T13:00:00+00:00", "attempts": 3,
+              "error": "ClientError: An error occurred (AccessDenied) when calling StartExecution",
+              "event": s3_event}
+    (home / "dead_letters.jsonl").write_text(json.dumps(letter) + "\n")
+
+
+def test_alerts_show_the_outbox_and_dead_letters(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_alerts(home)
+    code, out, _ = run(capsys, "alerts", "--home", str(home))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == f"Failure alerts sent (local SNS outbox {home / 'outbox.jsonl'}), newest last:"
+    subjects = [line for line in lines if line.startswith("[")]
+    assert subjects == [
+        f"[2026-03-01 11:02:23 UTC] ticketflow: {GLUE_FAILED} FAILED at TransformTickets (States.TaskFailed)",
+        f"[2026-03-01 12:10:37 UTC] ticketflow: {DQ_REDRIVEN} FAILED at ValidateOutput (DataQualityError)",
+    ]
+    assert "    Source file:   support_ticket/raw/eu_tickets.csv" in lines
+    hint = f"      ticketflow redrive {DQ_REDRIVEN}          (local runtime; add --target aws for a deployed"
+    assert hint + " stack)" in lines
+    heading = (f"Events the trigger could not start after 3 attempts (dead letters "
+               f"{home / 'dead_letters.jsonl'}), newest last:")
+    assert heading in lines
+    after = lines[lines.index(heading) + 1:]
+    assert after[:2] == [
+        "  [2026-03-01 13:00:00 UTC] tickets-bucket/support_ticket/raw/eu/Tickets 2024 été 50%.csv",
+        "      error: ClientError: An error occurred (AccessDenied) when calling StartExecution",
+    ]
+
+
+def test_alerts_limit_json_and_empty(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_alerts(home)
+    _, out, _ = run(capsys, "alerts", "--home", str(home), "--limit", "1")
+    assert "newest last (1 of 2):" in out
+    assert GLUE_FAILED not in out and f"ticketflow: {DQ_REDRIVEN} FAILED" in out
+
+    _, out, _ = run(capsys, "alerts", "--home", str(home), "--json")
+    doc = json.loads(out)
+    assert [m["message_id"] for m in doc["messages"]] == ["m-0", "m-1"]
+    assert doc["dead_letters"][0]["attempts"] == 3
+
+    _, out, _ = run(capsys, "alerts", "--home", str(tmp_path / "empty"))
+    assert out.splitlines() == [
+        f"No failure alerts: the local SNS outbox {tmp_path / 'empty' / 'outbox.jsonl'} is empty.",
+        "",
+        "No dead-lettered trigger events: every upload event started its execution.",
+    ]
+
+
+# ---------------------------------------------------------------- upload
+def test_upload_places_files_and_runs_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "in" / "tickets 2024.csv"
+    source.parent.mkdir()
+    source.write_bytes(b"ticket_id,status\nT-1,open\n")
+    os.utime(source, (1_700_000_000, 1_700_000_000))
+    home = tmp_path / "home"
+    code, out, _ = run(capsys, "upload", str(source), "--home", str(home))
+    assert code == 0
+    target = home / "bucket" / "support_ticket" / "raw" / "tickets 2024.csv"
+    assert target.read_bytes() == b"ticket_id,status\nT-1,open\n"
+    assert out.splitlines()[0] == f"uploaded {source} -> support_ticket/raw/tickets 2024.csv"
+    assert "nothing was run" in out
+    # THEN the original is untouched, no temp file is left, and nothing ran
+    assert source.read_bytes() == b"ticket_id,status\nT-1,open\n"
+    assert source.stat().st_mtime == 1_700_000_000
+    assert sorted(p.name for p in target.parent.iterdir()) == ["tickets 2024.csv"]
+    assert not (home / "executions").exists() and not (home / "outbox.jsonl").exists()
+
+    source.write_bytes(b"ticket_id,status\nT-1,closed\n")
+    _, out, _ = run(capsys, "upload", str(source), "--home", str(home))
+    assert "(replaced the object already there)" in out
+    assert target.read_bytes() == b"ticket_id,status\nT-1,closed\n"
+
+
+def test_upload_refuses_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    real = tmp_path / "a.csv"
+    real.write_text("ticket_id\nT-1\n")
+    missing = tmp_path / "missing.csv"
+    code, out, err = run(capsys, "upload", str(real), str(missing), "--home", str(tmp_path / "h"))
+    assert code == 2 and out == ""
+    assert err.strip() == f"no such file: {tmp_path / 'missing.csv'} (nothing uploaded)"
+    assert not (tmp_path / "h").exists()
