@@ -10,6 +10,7 @@ import sys
 COMMANDS = [
     "run",
     "redrive",
+    "watch",
     "transform",
     "generate",
     "test-definition",

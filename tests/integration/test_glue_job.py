@@ -182,3 +182,28 @@ def test_header_only_file_publishes_nothing(spark, tmp_path):
 
 def test_contract_loads_default_when_none_given():
     assert load_contract(None).name == "support_tickets"
+
+
+def test_concurrent_runs_in_one_session_keep_their_own_counts(spark, tmp_path):
+    """The local runtime runs several jobs at once on one warm session: reports must not mix."""
+    import threading
+
+    sizes = {"a": 40, "b": 25, "c": 30}
+    reports: dict[str, dict] = {}
+    errors: list[BaseException] = []
+
+    def one(name: str, rows: int) -> None:
+        try:
+            source = tmp_path / f"{name}.csv"
+            generate_csv(source, rows=rows, seed=rows, dirty=0)
+            reports[name] = run(spark, job(tmp_path / name, source))
+        except BaseException as err:  # surfaced below, in the test thread
+            errors.append(err)
+
+    threads = [threading.Thread(target=one, args=item) for item in sizes.items()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    assert errors == []
+    assert {n: (r["rows_read"], r["rows_valid"]) for n, r in reports.items()} == {n: (s, s) for n, s in sizes.items()}

@@ -11,7 +11,8 @@ from ticketflow.ops.target import add_target_options, fail, open_store, operatio
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("executions", help="list executions: name, status, source key, start, duration, "
                                           "failed state (newest first)")
-    p.add_argument("--status", choices=STATUSES, type=str.upper, help="only executions with this status")
+    p.add_argument("--status", choices=STATUSES, type=str.upper, metavar="STATUS",
+                   help=f"only executions with this status: {', '.join(STATUSES)}")
     p.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
     p.add_argument("--wide", action="store_true", help="never cut long names to fit 100 columns")
     add_target_options(p)

@@ -4,6 +4,7 @@ a warm local Spark session, SNS into an outbox file. The state machine itself is
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -93,6 +94,7 @@ class LocalBackend:
         self.jobs: dict[str, JobRun] = {}
         self.calls: list[tuple[str, str]] = []  # (service.operation, detail), for tests and progress
         self._lock = threading.Lock()
+        self._serial: dict[str, Any] = {"validate": threading.Lock()}
 
     def _fault(self, service: str, operation: str, details: dict[str, Any]) -> None:
         with self._lock:
@@ -108,7 +110,10 @@ class LocalBackend:
         self._fault("lambda", "Invoke", {"name": name, "payload": payload})
         module = importlib.import_module(f"lambdas.{name}.handler")
         event = json.loads(json.dumps(payload))  # Lambda hands the function a fresh JSON document
-        result = module.handler(event, LambdaContext(function_name=f"ticketflow-{name}"))
+        # On AWS each concurrent invocation has its own execution environment; in one process they share
+        # module state, and great-expectations' is not thread-safe, so validate runs one at a time here.
+        with self._serial.get(name, contextlib.nullcontext()):
+            result = module.handler(event, LambdaContext(function_name=f"ticketflow-{name}"))
         return json.loads(json.dumps(result, default=str))
 
     # ---------------------------------------------------------------- Glue
