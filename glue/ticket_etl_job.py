@@ -11,11 +11,12 @@ import argparse
 import json
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pyspark.sql import SparkSession
+from pyspark.sql import Observation, SparkSession
 from pyspark.sql import functions as F
 
 from ticketcore import spark_transform as tx
@@ -176,13 +177,16 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
         .schema(tx.source_schema(mapping))
         .csv(args.source)
     )
-    base = tx.blank_missing(tx.with_source_lines(raw), contract).persist()
+    # The CSV is parsed once, by one task (a multi-line file is not splittable), into the columnar cache;
+    # every later pass reads only the cached columns it needs.
+    base = tx.blank_missing(tx.with_record_index(raw), contract).persist()
 
     ts_cols = [c.name for c in contract.columns_of_type("timestamp") if tx.value(c.name) in base.columns]
     evidence_row = base.agg(
         F.count(F.lit(1)).alias("__rows"), *tx.timestamp_evidence_aggs([tx.value(c) for c in ts_cols])
     ).first()
     evidence = evidence_row.asDict() if evidence_row else {}
+    rows_read = int(evidence.get("__rows") or 0)
     formats = {
         c: choose_format(c, tx.evidence_from_row(evidence, tx.value(c)), contract.ambiguous_date_order)
         for c in ts_cols
@@ -190,54 +194,60 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
     lap("read_and_infer")
 
     typed, info = tx.type_columns(base, contract, mapping, formats)
-    classified = tx.classify(typed, contract, info)
-    valid = tx.supersede_duplicates(classified.where(F.col(tx.REASON).isNull()))
-    final = classified.where(F.col(tx.REASON).isNotNull()).unionByName(valid)
-    final = tx.derive(final, args.run_id, source_key, ingested_at).persist()
+    # Line numbers and the dedupe need the whole file: they are computed on a narrow frame (Spark prunes the
+    # typing to the three columns involved) and come back to the wide rows through one broadcast join.
+    outcomes = tx.record_outcomes(tx.classify(typed, contract, info)).persist()
+    outcomes.count()
+    lap("lines_and_dedupe")
+    final = tx.derive(typed.join(F.broadcast(outcomes), tx.RECORD), args.run_id, source_key, ingested_at)
 
-    # One pass for every count in the report.
+    # Every count of the report is gathered while the valid rows are written (no separate counting jobs).
     enum_cols = [c for c in contract.columns_of_type("enum")]
+    reasons_possible = tx.possible_reasons(contract, info)
     is_valid = F.col(tx.REASON).isNull()
-    counts_row = final.agg(
-        F.count(F.lit(1)).alias("rows_read"),
+    unknown = {c.name: is_valid & F.col(c.name).isNotNull() & ~F.col(c.name).isin(list(c.values)) for c in enum_cols}
+    # Observations are matched by name across the session: concurrent runs in one warm session (the local
+    # runtime) must not share one, or each would read the other's counts.
+    observation = Observation(f"run_report_{uuid.uuid4().hex}")
+    observed = final.observe(
+        observation,
+        F.count(F.lit(1)).alias("rows_seen"),
         F.sum(is_valid.cast("int")).alias("rows_valid"),
+        *[F.sum((F.col(tx.REASON) == r).cast("int")).alias(f"reason__{r}") for r in reasons_possible],
         *[F.sum((is_valid & F.col(flag)).cast("int")).alias(f"coerced__{name}")
           for name, flag in info.coerced_flags.items()],
-        *[F.sum((is_valid & F.col(c.name).isNotNull() & ~F.col(c.name).isin(list(c.values))).cast("int"))
-          .alias(f"unknown__{c.name}") for c in enum_cols],
-    ).first()
-    counts = counts_row.asDict() if counts_row else {}
-    reasons = {r[tx.REASON]: r["count"] for r in final.where(~is_valid).groupBy(tx.REASON).count().collect()}
-    unknown_values = {
-        c.name: sorted(
-            r[c.name] for r in final.where(is_valid & F.col(c.name).isNotNull() & ~F.col(c.name).isin(list(c.values)))
-            .select(c.name).distinct().limit(20).collect()
-        )
-        for c in enum_cols if counts.get(f"unknown__{c.name}")
-    }
-    lap("transform_and_count")
+        *[F.sum(u.cast("int")).alias(f"unknown__{name}") for name, u in unknown.items()],
+        # Distinct unknown tokens, not rows: a handful in practice; the report keeps 20. As JSON, because
+        # observed metrics come back to Python as plain values only.
+        *[F.to_json(F.collect_set(F.when(u, F.col(name)))).alias(f"unknown_values__{name}")
+          for name, u in unknown.items()],
+    )
 
     tickets_uri = join(args.staging, "tickets")
     published_cols = tx.output_columns(contract, mapping)
     (
-        final.where(is_valid)
+        observed.where(is_valid)
         .select(*published_cols, "year", "month")
-        .repartition("year", "month")  # one file per partition: no small-file storm for Athena
         .write.mode("overwrite")
         .partitionBy("year", "month")
         .parquet(tickets_uri)
     )
+    counts = observation.get
     lap("write_valid")
 
-    rows_quarantined = int(counts.get("rows_read") or 0) - int(counts.get("rows_valid") or 0)
+    reasons = {r: int(counts.get(f"reason__{r}") or 0) for r in reasons_possible}
+    reasons = {r: n for r, n in reasons.items() if n}
+    rows_valid = int(counts.get("rows_valid") or 0)
+    rows_quarantined = sum(reasons.values())
     quarantine_file = join(args.quarantine, "rows.csv") if rows_quarantined else None
     if quarantine_file:
         tmp = join(args.quarantine, "_tmp_rows")
+        bad = outcomes.where(F.col(tx.REASON).isNotNull())
         (
-            final.where(~is_valid)
-            .orderBy(tx.LINE)
+            base.join(F.broadcast(bad), tx.RECORD)
             .select(*tx.quarantine_columns(mapping))
-            .coalesce(1)
+            .coalesce(1)  # one file; the rows are few, and one partition needs no shuffle to sort
+            .sortWithinPartitions("_source_line")
             .write.mode("overwrite")
             .options(header=True, escape='"', quoteAll=False, emptyValue="")
             .csv(tmp)
@@ -251,9 +261,8 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
         if files else {}
     )
     base.unpersist()
-    final.unpersist()
-    rows_read = int(counts.get("rows_read") or 0)
-    rows_valid = int(counts.get("rows_valid") or 0)
+    outcomes.unpersist()
+    lap("report")
     report: dict[str, Any] = {
         "run_id": args.run_id,
         "source": args.source,
@@ -265,13 +274,14 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
         "rows_valid": rows_valid,
         "rows_quarantined": rows_quarantined,
         "quarantined_by_reason": dict(sorted(reasons.items())),
-        "duplicates_superseded": int(reasons.get(tx.DUPLICATE_SUPERSEDED, 0)),
+        "duplicates_superseded": reasons.get(tx.DUPLICATE_SUPERSEDED, 0),
         "header_mapping": mapping.canonical,
         "unknown_columns": mapping.unknown,
         "timestamp_formats": {c: f.to_dict() for c, f in formats.items()},
         "nulls_coerced": {n: int(counts.get(f"coerced__{n}") or 0) for n in info.coerced_flags},
         "unknown_enum_values": {
-            c.name: {"count": int(counts.get(f"unknown__{c.name}") or 0), "values": unknown_values.get(c.name, [])}
+            c.name: {"count": int(counts.get(f"unknown__{c.name}") or 0),
+                     "values": sorted(json.loads(counts.get(f"unknown_values__{c.name}") or "[]"))[:20]}
             for c in enum_cols
         },
         "outputs": {
@@ -282,7 +292,8 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
             ],
             "quarantine": quarantine_file,
         },
-        "reconciled": rows_read == rows_valid + rows_quarantined,
+        # Read in the first pass, classified in the last one: both must account for every record.
+        "reconciled": rows_read == rows_valid + rows_quarantined == int(counts.get("rows_seen") or 0),
         "timings_seconds": {**timings, "total": round(time.monotonic() - t0, 3)},
     }
     if not report["reconciled"]:  # cannot happen by construction; a bug must not publish silently

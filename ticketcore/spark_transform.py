@@ -22,6 +22,7 @@ CORRUPT = "_corrupt_record"
 RECORD = "_record_index"
 REASON = "_error_reason"
 LINE = "_source_line"
+SPAN = "_span"  # physical lines a record covers
 DUPLICATE_SUPERSEDED = "duplicate_superseded"
 WRONG_FIELD_COUNT = "wrong_field_count"
 
@@ -50,37 +51,50 @@ def source_schema(mapping: HeaderMapping) -> T.StructType:
     return T.StructType([*fields, T.StructField(CORRUPT, T.StringType())])
 
 
-def with_source_lines(df: DataFrame, header_lines: int = 1) -> DataFrame:
-    """Number each record by the physical line it starts on.
+def with_record_index(df: DataFrame) -> DataFrame:
+    """Number each record in file order (`_record_index`) and count the physical lines it covers (`_span`).
 
-    A record spans 1 + (newlines inside its quoted fields) lines, so the start line is the header's lines
-    plus a running sum over the preceding records. Only the narrow (index, span) frame is windowed; Spark
-    numbers the records of a file in order because a multi-line CSV file is read by a single task.
+    Spark numbers the records of a file in order because a multi-line CSV file is read by a single task. A
+    record spans 1 + (newlines inside its quoted fields) lines; ragged rows have their text in the corrupt
+    column, so their newlines are counted there. Only values that contain a newline are measured (a byte
+    search; a regex per value cost more than reading the file).
     """
-    data_cols = [c for c in df.columns if c.startswith(RAW)]
     def newlines_in(c: str) -> SparkColumn:
-        return F.coalesce(F.length(F.col(c)) - F.length(F.regexp_replace(F.col(c), "\n", "")), F.lit(0))
+        v = F.col(c)
+        return F.coalesce(F.when(v.contains("\n"), F.octet_length(v) - F.octet_length(F.replace(v, F.lit("\n")))),
+                          F.lit(0))
 
+    data_cols = [c for c in df.columns if c.startswith(RAW)]
     newlines = sum((newlines_in(c) for c in data_cols), F.lit(0))
-    indexed = df.withColumn(RECORD, F.monotonically_increasing_id())
-    # Ragged rows have their text in the corrupt column; count its newlines instead.
-    span = F.when(F.col(CORRUPT).isNotNull(), newlines_in(CORRUPT) + 1).otherwise(newlines + 1)
+    span = F.when(F.col(CORRUPT).isNotNull(), newlines_in(CORRUPT)).otherwise(newlines) + F.lit(1)
+    return df.select("*", F.monotonically_increasing_id().alias(RECORD), span.alias(SPAN))
+
+
+def source_lines(df: DataFrame, header_lines: int = 1) -> SparkColumn:
+    """The physical line each record starts on: the header's lines plus the spans of all records before it.
+    A window over the whole file: apply it to a narrow frame (Spark moves every row into one partition)."""
     running = Window.orderBy(RECORD).rowsBetween(Window.unboundedPreceding, -1)
-    starts = (
-        indexed.select(RECORD, span.alias("_span"))
-        .withColumn(LINE, F.coalesce(F.sum("_span").over(running), F.lit(0)) + F.lit(header_lines + 1))
-        .drop("_span")
-    )
+    return F.coalesce(F.sum(SPAN).over(running), F.lit(0)) + F.lit(header_lines + 1)
+
+
+def with_source_lines(df: DataFrame, header_lines: int = 1) -> DataFrame:
+    """`with_record_index` plus `_source_line` on every row (only the narrow index/span frame is windowed)."""
+    indexed = with_record_index(df)
+    starts = indexed.select(RECORD, source_lines(indexed, header_lines).alias(LINE))
     return indexed.join(starts, RECORD)
 
 
 def blank_missing(df: DataFrame, contract: Contract) -> DataFrame:
     """Trimmed values that are tokens for "no value" (NULL, N/A, -) become null (`_v_<name>` columns)."""
     tokens = list(contract.missing_values)
+    # Lower-casing never shortens a string, so only values as short as the longest token can be one: the
+    # length test spares lower() and the comparisons for almost every value.
+    longest = max((len(t) for t in tokens), default=0)
     cleaned = []
     for c in [c for c in df.columns if c.startswith(RAW)]:
         trimmed = F.trim(F.col(c))
-        cleaned.append(F.when(F.lower(trimmed).isin(tokens), None).otherwise(trimmed).alias(value(c[len(RAW):])))
+        is_token = (F.length(trimmed) <= longest) & F.lower(trimmed).isin(tokens)
+        cleaned.append(F.when(is_token, None).otherwise(trimmed).alias(value(c[len(RAW):])))
     return df.select("*", *cleaned)
 
 
@@ -118,12 +132,21 @@ def parse_timestamp(v: SparkColumn, choice: FormatChoice) -> SparkColumn:
     return parsed
 
 
+# Java's `\s` (no UNICODE_CHARACTER_CLASS): what `\s+` in collapse_whitespace matches.
+_JAVA_SPACES = (" ", "\t", "\n", "\u000b", "\f", "\r")
+
+
 def normalise_text(v: SparkColumn, steps: tuple[str, ...]) -> SparkColumn:
     for step in steps:
         if step == "lower":
             v = F.lower(v)
         elif step == "collapse_whitespace":
-            v = F.regexp_replace(v, r"\s+", " ")
+            # Only values with a run of spaces or another whitespace character change; byte searches find
+            # them far cheaper than running the regex on every value.
+            needs = v.contains("  ")
+            for ch in _JAVA_SPACES[1:]:
+                needs = needs | v.contains(ch)
+            v = F.when(needs, F.regexp_replace(v, r"\s+", " ")).otherwise(v)
         # "trim" already happened in blank_missing
     return v
 
@@ -146,9 +169,16 @@ def parse_integer(v: SparkColumn, col: Column) -> SparkColumn:
 
 
 def parse_array(v: SparkColumn, col: Column) -> SparkColumn:
-    pattern = "[" + "".join("\\" + s for s in col.separators) + "]"
-    items = F.transform(F.split(v, pattern), lambda x: normalise_text(F.trim(x), col.normalise))
-    cleaned = F.filter(items, lambda x: x != "")
+    """Split on the separators, trim and normalise each item, drop empty items; null when none is left."""
+    separators = "".join("\\" + s for s in col.separators)
+    if set(col.normalise) <= {"trim", "lower"}:
+        # The same result without per-item lambdas (interpreted, slow): lower-case the whole value, and let
+        # the split eat the spaces around separators (the value's own ends are already trimmed).
+        whole = F.lower(v) if "lower" in col.normalise else v
+        cleaned = F.array_remove(F.split(whole, f" *[{separators}] *"), "")
+    else:
+        items = F.transform(F.split(v, f"[{separators}]"), lambda x: normalise_text(F.trim(x), col.normalise))
+        cleaned = F.filter(items, lambda x: x != "")
     return F.when(F.size(cleaned) > 0, cleaned)
 
 
@@ -206,17 +236,50 @@ def classify(df: DataFrame, contract: Contract, info: TypedColumns) -> DataFrame
     return df.withColumn(REASON, reason)
 
 
-def supersede_duplicates(valid: DataFrame) -> DataFrame:
-    """Within one file the latest `updated_at` (else the last line) of each ticket_id wins; the others are
-    marked `duplicate_superseded`. Only ids that occur more than once are windowed."""
-    dup_ids = valid.groupBy("ticket_id").count().where("count > 1").select("ticket_id", F.lit(True).alias("_dup"))
-    flagged = valid.join(F.broadcast(dup_ids), "ticket_id", "left")
-    rank = F.row_number().over(
-        Window.partitionBy("ticket_id").orderBy(F.col("updated_at").desc_nulls_last(), F.col(LINE).desc())
+def superseded(valid: SparkColumn) -> SparkColumn:
+    """True for a valid row that another valid row of the same ticket_id supersedes: within one file the latest
+    `updated_at` (else the last line) wins. A window over (ticket_id, validity): apply it to a narrow frame."""
+    latest_first = Window.partitionBy("ticket_id", valid).orderBy(
+        F.col("updated_at").desc_nulls_last(), F.col(RECORD).desc()  # file order is line order
     )
-    dups = flagged.where("_dup").withColumn("_rank", rank)
-    superseded = dups.where("_rank > 1").select(RECORD, F.lit(DUPLICATE_SUPERSEDED).alias("_dup_reason"))
-    return valid.join(superseded, RECORD, "left").withColumn(REASON, F.col("_dup_reason")).drop("_dup_reason")
+    return valid & (F.row_number().over(latest_first) > 1)
+
+
+def supersede_duplicates(valid: DataFrame) -> DataFrame:
+    """Mark the superseded rows of `valid` (all rows valid) `duplicate_superseded`. The window runs on the
+    narrow (record, ticket_id, updated_at) frame; the few losers come back through a broadcast join."""
+    losers = (
+        valid.select(RECORD, superseded(F.lit(True)).alias("_superseded"))
+        .where("_superseded")
+        .select(RECORD, F.lit(DUPLICATE_SUPERSEDED).alias("_dup_reason"))
+    )
+    return (
+        valid.join(F.broadcast(losers), RECORD, "left")
+        .withColumn(REASON, F.col("_dup_reason"))
+        .drop("_dup_reason")
+    )
+
+
+def record_outcomes(classified: DataFrame, header_lines: int = 1) -> DataFrame:
+    """(record, source line, final error reason) for every record: the two questions that need the whole
+    file (where does a record start, which duplicate wins), answered on five narrow columns."""
+    narrow = classified.select(RECORD, SPAN, REASON, "ticket_id", "updated_at")
+    dup = superseded(F.col(REASON).isNull())
+    return narrow.select(
+        RECORD,
+        source_lines(narrow, header_lines).alias(LINE),
+        F.when(dup, F.lit(DUPLICATE_SUPERSEDED)).otherwise(F.col(REASON)).alias(REASON),
+    )
+
+
+def possible_reasons(contract: Contract, info: TypedColumns) -> list[str]:
+    """Every error reason `classify` and the dedupe can give, so the counts are one aggregation."""
+    reasons = [WRONG_FIELD_COUNT]
+    for name in contract.required:
+        if name in info.coerced_flags:
+            reasons.append(f"unparseable_required:{name}")
+        reasons.append(f"missing_required:{name}")
+    return [*reasons, DUPLICATE_SUPERSEDED]
 
 
 def derive(df: DataFrame, run_id: str, source_key: str, ingested_at: str) -> DataFrame:
