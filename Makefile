@@ -22,10 +22,11 @@ java: ## check that Java (needed by PySpark) is installed
 	  echo "  sudo apt-get install -y openjdk-17-jre-headless"; exit 1; }
 
 run: $(STAMP) java ## run the pipeline on the bundled sample (the embedded default)
-	$(VENV)/bin/ticketflow transform $(SAMPLE) --out .ticketflow/transform
+	$(VENV)/bin/ticketflow run $(SAMPLE)
 
-test: $(STAMP) java ## run the whole test suite
+test: $(STAMP) java ## run the whole test suite, then the definition's scenarios through the CLI
 	$(VENV)/bin/pytest
+	$(VENV)/bin/ticketflow test-definition
 
 lint: $(STAMP) ## ruff and mypy
 	$(VENV)/bin/ruff check .

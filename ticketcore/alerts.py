@@ -32,6 +32,20 @@ def failed_state(history: list[dict[str, Any]]) -> tuple[str | None, str | None,
     return state, error, cause
 
 
+def readable_cause(cause: str) -> str:
+    """Causes are often JSON: a Lambda error (errorType/errorMessage/stackTrace) or a Glue JobRun. An
+    operator needs the message, not the stack trace."""
+    try:
+        doc = json.loads(cause)
+    except (TypeError, ValueError):
+        return cause
+    if isinstance(doc, dict) and "errorMessage" in doc:
+        return f"{doc.get('errorType', 'Error')}: {doc['errorMessage']}"
+    if isinstance(doc, dict) and "JobRunState" in doc:
+        return f"Glue job run {doc.get('Id', '?')} {doc['JobRunState']}: {doc.get('ErrorMessage', '')}".rstrip(": ")
+    return cause
+
+
 def build_alert(event: dict[str, Any], history: list[dict[str, Any]], region: str) -> Alert | None:
     detail = event.get("detail", {})
     status = detail.get("status")
@@ -45,7 +59,7 @@ def build_alert(event: dict[str, Any], history: list[dict[str, Any]], region: st
         source_key = "?"
     state, error, cause = failed_state(history)
     error = detail.get("error") or error or status
-    cause = detail.get("cause") or cause or ""
+    cause = readable_cause(detail.get("cause") or cause or "")
     console = f"https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{arn}"
     subject = f"ticketflow: {name[:40]} {status} at {state or '?'} ({error})"[:100]
     lines = [

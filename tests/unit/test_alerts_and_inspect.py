@@ -35,6 +35,16 @@ def test_alert_message_names_everything_an_operator_needs():
         assert text in alert.message
 
 
+def test_causes_are_made_readable():
+    from ticketcore.alerts import readable_cause
+
+    lambda_error = json.dumps({"errorType": "SchemaError", "errorMessage": "empty file", "stackTrace": ["x"]})
+    assert readable_cause(lambda_error) == "SchemaError: empty file"
+    job = json.dumps({"Id": "jr_1", "JobRunState": "FAILED", "ErrorMessage": "OOM"})
+    assert readable_cause(job) == "Glue job run jr_1 FAILED: OOM"
+    assert readable_cause("plain text") == "plain text"
+
+
 def test_no_alert_for_success():
     assert build_alert({"detail": {"status": "SUCCEEDED"}}, [], "eu-west-1") is None
 

@@ -9,6 +9,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ticketcore.alerts import readable_cause
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="upload files and run them through trigger -> state machine -> publish")
@@ -35,7 +37,7 @@ class Progress:
             text = f"-> {event['stateEnteredEventDetails']['name']}"
         elif kind == "TaskFailed":
             d = event.get("taskFailedEventDetails", {})
-            text = f"   failed: {d.get('error')} {str(d.get('cause', ''))[:160]}"
+            text = f"   failed: {readable_cause(str(d.get('cause', '')))[:200]}"
         elif kind in ("ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"):
             text = f"== {kind.removeprefix('Execution').upper()}"
         if text:
@@ -55,7 +57,7 @@ def describe_summary(s: dict[str, Any]) -> str:
         lines.append(f"  validation {'passed' if v['success'] else 'FAILED'}"
                      + (f"; not met: {v['failed_expectations']}" if v["failed_expectations"] else ""))
     if s["status"] != "SUCCEEDED":
-        lines.append(f"  failed at {s['failed_state']}: {s['error']}: {str(s['cause'])[:300]}")
+        lines.append(f"  failed at {s['failed_state']}: {readable_cause(str(s['cause']))[:300]}")
     if s["report_key"]:
         lines.append(f"  report: {s['report_key']}")
     return "\n".join(lines)
