@@ -81,13 +81,22 @@ class Backend:
         if isinstance(step, BaseException):
             raise step
         run_id = f"jr_{next(self._ids)}"
-        self._runs[run_id] = step or "SUCCEEDED"
+        if isinstance(step, tuple):  # ("slow", real seconds, final state): a job running in the background
+            _, seconds, final = step
+            self._runs[run_id] = "RUNNING"
+            timer = threading.Timer(seconds, self._runs.__setitem__, (run_id, final))
+            timer.daemon = True
+            timer.start()
+        else:
+            self._runs[run_id] = step or "SUCCEEDED"
         return run_id
 
     def get_job_run(self, job_name: str, run_id: str) -> dict[str, Any]:
         outcome = self._runs[run_id]
         if outcome == "hang":
             engine_clock().hang()
+        with self._lock:
+            self.calls.append(("", "", "poll", (run_id, outcome)))
         return {"Id": run_id, "JobName": job_name, "JobRunState": outcome, "ErrorMessage": "boom"}
 
     def stop_job_run(self, job_name: str, run_id: str) -> None:
@@ -285,3 +294,49 @@ def test_definitions_are_checked_before_moto_sees_them(engine: Any) -> None:
         local.create_state_machine("pipeline", json.dumps({**json.loads(same), "Comment": "changed"}))
     with pytest.raises(ValueError, match="invalid execution name"):
         local.start_execution("arn:aws:states:us-east-1:123456789012:stateMachine:pipeline", "a b", {})
+
+
+# -- regression: a .sync retry after a run that lasted real seconds ---------------------------------------
+SLOW_RETRY = {"TransformTickets": [("slow", 1.5, "FAILED"), ("slow", 1.5, "SUCCEEDED")]}
+
+
+def _check_slow_retry(local: LocalStepFunctions, backend: Backend, execution: str, result: dict) -> None:
+    types = [event["type"] for event in local.history(execution)]
+    assert "TaskTimedOut" not in types, types[-4:]
+    assert result["status"] == "SUCCEEDED", (result.get("error"), result.get("cause"))
+    transform = local.summary(execution)[1]
+    assert (transform.name, transform.attempts) == ("TransformTickets", 2)
+    assert [error for error, _ in transform.failures] == ["States.TaskFailed"]
+    assert [wait.base for wait in _CLOCK.retry_waits(execution, "TransformTickets")] == [60]
+    # the second attempt waited for its own run (polled RUNNING, then SUCCEEDED), which nobody stopped
+    run_id = json.loads(result["output"])["transform"]["job_run_id"]
+    polls = [detail[1] for _, _, op, detail in list(backend.calls) if op == "poll" and detail[0] == run_id]
+    assert polls[0] == "RUNNING" and polls[-1] == "SUCCEEDED"
+    assert run_id not in backend.stopped
+    assert local.open_job_runs(execution) == []
+
+
+@pytest.mark.parametrize("first", [SLOW_RETRY["TransformTickets"][0], "FAILED"], ids=["slow", "fast"])
+def test_a_glue_retry_after_a_failed_run_waits_for_its_own_run(
+    engine: Any, monkeypatch: pytest.MonkeyPatch, first: Any
+) -> None:
+    # Every attempt of a state shared the task token made when the state was entered, so the second
+    # attempt's .sync wait listened on the callback endpoint the first attempt had interrupted: it ended
+    # at once as a callback timeout (TaskTimedOut, States.Timeout) unless its run ended by the first poll.
+    local, backend, _ = engine
+    monkeypatch.setattr(_CLOCK, "poll_interval", 0.05)
+    _, execution, result = execute(engine, {"TransformTickets": [first, SLOW_RETRY["TransformTickets"][1]]})
+    _check_slow_retry(local, backend, execution, result)
+
+
+def test_concurrent_glue_retries_after_slow_failed_runs(engine: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    local, backend, arn = engine
+    monkeypatch.setattr(_CLOCK, "poll_interval", 0.05)
+    executions = []
+    for i in range(4):
+        name = f"slow-retry-{i}"
+        backend.plans[name] = SLOW_RETRY
+        executions.append(local.start_execution(arn, name, {**INPUT, "key": f"raw/slow-{i}.csv"}))
+    results = [local.wait(execution, timeout=30) for execution in executions]
+    for execution, result in zip(executions, results, strict=True):
+        _check_slow_retry(local, backend, execution, result)

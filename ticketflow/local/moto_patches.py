@@ -9,6 +9,11 @@ Patches:
 1. Glue `.sync` (defect 1): every `glue:startJobRun.sync` task fails with `States.Runtime 'NoneType'
    object has no attribute 'interrupt_all'`; adding `WaitForTaskToken` to the Glue integration's
    supported patterns makes the callback endpoint exist.
+   Side effect handled in `_evaluate_with_timeout`: moto makes a task's token and callback endpoint once
+   when the state is entered, and every attempt's `.sync` wait then listens on that endpoint, which the
+   first attempt interrupts when it ends. A retry would see it already interrupted and fail with
+   `States.Timeout` (TaskTimedOut) as soon as its first GetJobRun said RUNNING; so every retry gets a
+   token and endpoint of its own, as on AWS (a new `$$.Task.Token` per attempt).
 2. Virtual time (defect 2): retry waits, `.sync` polling, `Wait` states and task `TimeoutSeconds` go
    through a `VirtualClock`, which records every retry wait (the base delay and the jittered delay) and
    sleeps `scale` real seconds per virtual second (0: not at all).
@@ -45,6 +50,8 @@ _PORTED_SOURCES = {
 _RELIED_ON_SOURCES = {
     "StateTaskServiceCallback._eval_sync": "b8f76de4d5142da1",  # its only sleep is the .sync poll
     "StateTaskServiceCallback._eval_integration_pattern": "3b97ada1d4cb7280",  # the unguarded finally
+    # makes the task token (and its callback endpoint) once per state entry, before the retry loop
+    "StateTaskServiceCallback._eval_body": "1565ede7010df6af",
 }
 
 # How long an abandoned task (its deadline passed) waits for the interpreter to notice, in real seconds.
@@ -421,7 +428,8 @@ def _retrier_eval_body(self: Any, env: Any) -> None:
 # Ported from moto 5.2.5 ExecutionState._evaluate_with_timeout: identical except that the deadline is
 # on the virtual clock (upstream: terminated_event.wait(timeout_seconds)), the task thread is bound to its
 # TaskScope (so backends know the state and clock.sleep knows the deadline), and a task abandoned at its
-# deadline is released only after its exception slot was read (so it cannot replace States.Timeout).
+# deadline is released only after its exception slot was read (so it cannot replace States.Timeout), and a
+# retry of a callback-capable task gets its own task token and callback endpoint (`_fresh_task_token`).
 def _evaluate_with_timeout(self: Any, env: Any) -> None:
     import copy
 
@@ -434,11 +442,13 @@ def _evaluate_with_timeout(self: Any, env: Any) -> None:
     frame = env.open_frame()
     frame.states.reset(input_value=env.states.get_input())
     frame.stack = copy.deepcopy(env.stack)
+    execution, execution_name, state, attempt = _context(env)
+    if attempt > 0:
+        _fresh_task_token(self, frame)
     execution_outputs: list[Any] = []
     execution_exceptions: list[Exception | None] = [None]
     terminated_event = threading.Event()
     clock = active_clock()
-    execution, execution_name, state, attempt = _context(env)
     scope = clock.open_scope(execution, execution_name, state or self.name, attempt, timeout_seconds)
 
     def _exec_and_notify() -> None:
@@ -488,6 +498,31 @@ def _evaluate_with_timeout(self: Any, env: Any) -> None:
     else:
         res = env.stack.pop()
         env.states.reset(input_value=res)
+
+
+def _fresh_task_token(state: Any, frame: Any) -> None:
+    """Give this attempt of a callback-capable task its own task token and callback endpoint.
+
+    StateTaskServiceCallback._eval_body makes one token when the state is entered; the retry loop runs
+    inside it, so every attempt would share the endpoint that the first attempt's `finally:
+    callback_endpoint.interrupt_all()` left interrupted. A later `.sync` attempt's WaitForTaskToken
+    listener then returns at once (CallbackOutcomeTimedOut), and the attempt fails with States.Timeout at
+    its first poll of a run still RUNNING. The frame has its own context object, so the new token is this
+    attempt's alone (the state's own token is still popped by `_eval_body` when the state ends).
+    """
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import (
+        ResourceCondition,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (  # noqa: E501
+        StateTaskServiceCallback,
+    )
+
+    if (
+        isinstance(state, StateTaskServiceCallback)
+        and state._is_integration_pattern()
+        and ResourceCondition.WaitForTaskToken in state._supported_integration_patterns
+    ):
+        frame.callback_pool_manager.add(frame.states.context_object.update_task_token())
 
 
 # Replaces moto 5.2.5 WaitFunction._wait_interval: under the real-time clock, upstream's code runs as
