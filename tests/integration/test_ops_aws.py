@@ -265,3 +265,43 @@ def test_cli_against_a_moto_stack(machine: str, tmp_path: Path, capsys: pytest.C
 
     assert main(["executions", "--target", "aws", "--stack", "NoSuchStack", "--region", REGION]) == 2
     assert "cannot read CloudFormation stack 'NoSuchStack'" in capsys.readouterr().err
+
+
+def test_redrive_on_aws_resolves_and_refuses_like_the_console():
+    """moto has no RedriveExecution: the call itself is recorded by a thin wrapper around its client."""
+    import boto3
+    from moto import mock_aws
+
+    from ticketflow.commands.redrive import redrive_on_aws
+
+    definition = json.dumps({"StartAt": "Boom", "States": {"Boom": {"Type": "Fail", "Error": "X", "Cause": "y"}}})
+    ok_definition = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        role = "arn:aws:iam::123456789012:role/r"
+        failing = sfn.create_state_machine(name="f", definition=definition, roleArn=role)["stateMachineArn"]
+        passing = sfn.create_state_machine(name="p", definition=ok_definition, roleArn=role)["stateMachineArn"]
+        sfn.start_execution(stateMachineArn=failing, name="broken-upload-1", input="{}")
+        sfn.start_execution(stateMachineArn=passing, name="fine-upload-1", input="{}")
+        for arn, name in ((failing, "broken-upload-1"), (passing, "fine-upload-1")):
+            execution = arn.replace(":stateMachine:", ":execution:") + ":" + name
+            for _ in range(100):
+                if sfn.describe_execution(executionArn=execution)["status"] != "RUNNING":
+                    break
+                time.sleep(0.05)
+
+        calls: list[str] = []
+
+        class Recording:
+            def __getattr__(self, item):
+                return getattr(sfn, item)
+
+            def redrive_execution(self, executionArn):
+                calls.append(executionArn)
+                return {"redriveDate": "2026-11-26T00:00:00Z"}
+
+        message = redrive_on_aws(Recording(), failing, "broken")
+        assert calls == [failing.replace(":stateMachine:", ":execution:") + ":broken-upload-1"]
+        assert message.startswith("redriven arn:aws:states:") and "broken-upload-1" in message
+        with pytest.raises(LookupError, match="is SUCCEEDED: only FAILED, TIMED_OUT or ABORTED"):
+            redrive_on_aws(Recording(), passing, "fine")

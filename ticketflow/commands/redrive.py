@@ -5,56 +5,58 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
+
+from ticketflow.ops.target import add_target_options, aws_target, fail, operational_errors
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("redrive", help="resume a FAILED/TIMED_OUT/ABORTED execution at the state that failed")
-    p.add_argument("execution", help="execution name (or a unique prefix of it), or an ARN with --target aws")
-    p.add_argument("--home", type=Path, help="local bucket and state (default .ticketflow/)")
-    p.add_argument("--contract", type=Path, help="contract YAML (default: contracts/support_tickets.yaml)")
-    p.add_argument("--target", choices=["local", "aws"], default="local")
-    p.add_argument("--stack", default="Ticketflow", help="deployed stack name (with --target aws)")
-    p.add_argument("--region")
-    p.add_argument("--profile")
+    p.add_argument("execution", help="execution name, a unique prefix of it, or its ARN")
+    p.add_argument("--contract", type=Path, help="local: contract YAML (default: contracts/support_tickets.yaml)")
+    add_target_options(p)
     p.set_defaults(func=main)
 
 
 def resolve_local(home: Path, wanted: str) -> str:
-    names = sorted(p.stem for p in (home / "executions").glob("*.json") if not p.name.endswith(".running.json"))
-    wanted = wanted.rsplit(":", 1)[-1]
-    if wanted in names:
-        return wanted
-    matches = [n for n in names if n.startswith(wanted)]
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        raise SystemExit(f"no execution named {wanted!r} under {home / 'executions'}")
-    raise SystemExit(f"{wanted!r} matches several executions: {', '.join(matches)}")
+    from ticketflow.ops.executions import LocalExecutionStore, resolve
+
+    return str(resolve(LocalExecutionStore(home), wanted)["name"])
 
 
-def redrive_aws(args: argparse.Namespace) -> int:
-    import boto3
+REDRIVABLE = ("FAILED", "TIMED_OUT", "ABORTED")
 
-    session = boto3.Session(profile_name=args.profile, region_name=args.region)
-    sfn = session.client("stepfunctions")
-    arn = args.execution
-    if not arn.startswith("arn:"):
-        from ticketflow.ops.aws import stack_resources
 
-        arn = f"{stack_resources(session, args.stack)['StateMachineArn'].replace(':stateMachine:', ':execution:')}:{arn}"
-    response = sfn.redrive_execution(executionArn=arn)
-    print(f"redriven {arn} at {response['redriveDate']}; follow it with: ticketflow show {arn} --target aws")
-    return 0
+def redrive_on_aws(sfn: Any, state_machine_arn: str, wanted: str) -> str:
+    """RedriveExecution on a deployed stack; refuses clearly what AWS would refuse less clearly."""
+    from ticketflow.ops.executions import AwsExecutionStore, resolve
+
+    desc = resolve(AwsExecutionStore(sfn, state_machine_arn), wanted)
+    if desc["status"] not in REDRIVABLE:
+        raise LookupError(f"execution {desc['name']} is {desc['status']}: only FAILED, TIMED_OUT or ABORTED "
+                          "executions can be redriven")
+    response = sfn.redrive_execution(executionArn=desc["executionArn"])
+    return f"redriven {desc['executionArn']} at {response['redriveDate']}"
 
 
 def main(args: argparse.Namespace) -> int:
     if args.target == "aws":
-        return redrive_aws(args)
+        try:
+            target = aws_target(args)
+            print(redrive_on_aws(target.client("stepfunctions"), target.resources.state_machine_arn,
+                                 args.execution))
+        except operational_errors() as err:
+            return fail(f"cannot redrive: {err}")
+        print(f"follow it with: ticketflow show {args.execution} --target aws")
+        return 0
     from ticketflow.commands.run import Progress, describe_summary
     from ticketflow.local.runtime import LocalRuntime, RedriveRefused, default_home
 
     home = (args.home or default_home()).resolve()
-    name = resolve_local(home, args.execution)
+    try:
+        name = resolve_local(home, args.execution)
+    except LookupError as err:
+        return fail(f"cannot redrive: {err}")
     with LocalRuntime(home=home, contract=args.contract) as runtime:
         try:
             desc = runtime.redrive(name, on_event=Progress(name, enabled=True))
