@@ -9,6 +9,7 @@ Python runtime and the Spark JVM it starts), sampled every 50 ms.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -29,18 +30,22 @@ PY = sys.executable
 def tree_rss(proc: psutil.Process) -> int:
     total = 0
     for p in [proc, *proc.children(recursive=True)]:
-        try:
+        with contextlib.suppress(psutil.Error):
             total += p.memory_info().rss
-        except psutil.Error:
-            pass
     return total
 
 
 def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
     """(wall seconds, peak RSS bytes of the process tree, stdout)."""
     start = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT,
-                            env={**os.environ, **(env or {})})
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
     ps, peak = psutil.Process(proc.pid), 0
     out: list[str] = []
     reader = threading.Thread(target=lambda: out.append(proc.stdout.read() if proc.stdout else ""))
@@ -97,17 +102,25 @@ def _latency_child(rows: int, files: int) -> None:
 
 
 def watch_latency(rows: int, files: int = 3) -> dict[str, float]:
-    wall, peak, out = run_measured([PY, "-m", "bench.pipeline_bench", "--latency-child", str(rows), str(files)])
+    _wall, peak, out = run_measured(
+        [PY, "-m", "bench.pipeline_bench", "--latency-child", str(rows), str(files)]
+    )
     lat = json.loads(out.strip().splitlines()[-1])["latencies"]
-    return {"median_s": statistics.median(lat), "max_s": max(lat), "min_s": min(lat), "files": len(lat),
-            "peak_rss_gb": peak / 1e9}
+    return {
+        "median_s": statistics.median(lat),
+        "max_s": max(lat),
+        "min_s": min(lat),
+        "files": len(lat),
+        "peak_rss_gb": peak / 1e9,
+    }
 
 
 def cold_run(path: Path) -> tuple[float, int, dict]:
     home = tempfile.mkdtemp(prefix="tf-cold-")
-    wall, peak, out = run_measured([str(ROOT / ".venv" / "bin" / "ticketflow"), "run", str(path), "--home", home,
-                                    "--json"])
-    doc = json.loads(out[out.index("{"):])
+    wall, peak, out = run_measured(
+        [str(ROOT / ".venv" / "bin" / "ticketflow"), "run", str(path), "--home", home, "--json"]
+    )
+    doc = json.loads(out[out.index("{") :])
     return wall, peak, doc["executions"][0]
 
 
@@ -115,7 +128,7 @@ def run_bench(latency_rows: int = 10_000, scale_rows: int | None = 1_000_000) ->
     lines = ["## The local runtime end to end", ""]
     small = ensure_file(latency_rows)
     lat = watch_latency(latency_rows)
-    cold_wall, cold_peak, cold = cold_run(small)
+    cold_wall, _cold_peak, cold = cold_run(small)
     lines += [
         f"`ticketflow watch`, {latency_rows:,}-row files ({small.stat().st_size / 1e6:.1f} MB), landing -> "
         f"published (manifest written), warm session, {lat['files']} files after one warm-up file:",

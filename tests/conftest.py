@@ -20,10 +20,9 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 @pytest.fixture(scope="session")
 def spark():
-    from ticketflow.sparkenv import local_session
-
     # The same session the local runtime uses, so e2e tests pay the JVM start-up once.
     from ticketflow.local import runtime
+    from ticketflow.sparkenv import local_session
 
     session = runtime._warm_spark() if hasattr(runtime, "_warm_spark") else local_session()
     yield session

@@ -20,11 +20,21 @@ def failed_state(history: list[dict[str, Any]]) -> tuple[str | None, str | None,
     """(state, error, cause) of the last failure in an execution history."""
     state = error = cause = None
     for event in history:
-        if event.get("type") in ("TaskStateEntered", "ChoiceStateEntered", "PassStateEntered",
-                                 "ParallelStateEntered", "MapStateEntered", "FailStateEntered"):
+        if event.get("type") in (
+            "TaskStateEntered",
+            "ChoiceStateEntered",
+            "PassStateEntered",
+            "ParallelStateEntered",
+            "MapStateEntered",
+            "FailStateEntered",
+        ):
             state = event.get("stateEnteredEventDetails", {}).get("name")
-        for key in ("taskFailedEventDetails", "executionFailedEventDetails", "executionTimedOutEventDetails",
-                    "executionAbortedEventDetails"):
+        for key in (
+            "taskFailedEventDetails",
+            "executionFailedEventDetails",
+            "executionTimedOutEventDetails",
+            "executionAbortedEventDetails",
+        ):
             details = event.get(key)
             if details:
                 error = details.get("error", error)
@@ -42,7 +52,11 @@ def readable_cause(cause: str) -> str:
     if isinstance(doc, dict) and "errorMessage" in doc:
         return f"{doc.get('errorType', 'Error')}: {doc['errorMessage']}"
     if isinstance(doc, dict) and "JobRunState" in doc:
-        return f"Glue job run {doc.get('Id', '?')} {doc['JobRunState']}: {doc.get('ErrorMessage', '')}".rstrip(": ")
+        return (
+            f"Glue job run {doc.get('Id', '?')} {doc['JobRunState']}: {doc.get('ErrorMessage', '')}".rstrip(
+                ": "
+            )
+        )
     return cause
 
 
@@ -60,7 +74,9 @@ def build_alert(event: dict[str, Any], history: list[dict[str, Any]], region: st
     state, error, cause = failed_state(history)
     error = detail.get("error") or error or status
     cause = readable_cause(detail.get("cause") or cause or "")
-    console = f"https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{arn}"
+    console = (
+        f"https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{arn}"
+    )
     subject = f"ticketflow: {name[:40]} {status} at {state or '?'} ({error})"[:100]
     lines = [
         f"Execution {name} ended {status}.",
@@ -79,6 +95,11 @@ def build_alert(event: dict[str, Any], history: list[dict[str, Any]], region: st
     return Alert(
         subject=subject,
         message="\n".join(lines),
-        attributes={"status": status, "state": state or "", "error": error, "source_key": source_key,
-                    "execution_arn": arn},
+        attributes={
+            "status": status,
+            "state": state or "",
+            "error": error,
+            "source_key": source_key,
+            "execution_arn": arn,
+        },
     )

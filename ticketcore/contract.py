@@ -16,8 +16,17 @@ DEFAULT_CONTRACT_PATH = Path(__file__).resolve().parent.parent / "contracts" / "
 COLUMN_TYPES = {"string", "timestamp", "enum", "integer", "array"}
 SEVERITIES = {"error", "warning"}
 # Names the job derives itself; an unknown source column that normalises to one of them is renamed.
-RESERVED_NAMES = {"resolution_hours", "year", "month", "_source_key", "_source_line", "_run_id",
-                  "_ingested_at", "_error_reason", "_raw_record"}
+RESERVED_NAMES = {
+    "resolution_hours",
+    "year",
+    "month",
+    "_source_key",
+    "_source_line",
+    "_run_id",
+    "_ingested_at",
+    "_error_reason",
+    "_raw_record",
+}
 
 _NON_ALNUM = re.compile(r"[\W_]+")  # Unicode letters and digits are alphanumeric too
 
@@ -181,7 +190,9 @@ def map_headers(headers: list[str], contract: Contract) -> HeaderMapping:
     seen: dict[str, str] = {}
     dup_raw = sorted({h for h in headers if headers.count(h) > 1})
     if dup_raw:
-        raise SchemaError(f"duplicate headers {dup_raw}: each column name must appear once (headers: {headers})")
+        raise SchemaError(
+            f"duplicate headers {dup_raw}: each column name must appear once (headers: {headers})"
+        )
     index = contract.alias_index()
     canonical: dict[str, str] = {}
     unknown: dict[str, str] = {}
@@ -197,10 +208,14 @@ def map_headers(headers: list[str], contract: Contract) -> HeaderMapping:
     multi = {t: hs for t, hs in clashes.items() if len(hs) > 1}
     if multi:
         detail = "; ".join(f"{t} <- {hs}" for t, hs in sorted(multi.items()))
-        raise SchemaError(f"duplicate mapping: several source columns land on one canonical column ({detail})")
+        raise SchemaError(
+            f"duplicate mapping: several source columns land on one canonical column ({detail})"
+        )
     for header, norm in unknown.items():
         if norm in contract.columns or norm in seen.values():  # e.g. "Foo Bar" and "foo_bar"
-            raise SchemaError(f"duplicate mapping: unknown column {header!r} normalises to {norm!r}, already taken")
+            raise SchemaError(
+                f"duplicate mapping: unknown column {header!r} normalises to {norm!r}, already taken"
+            )
         seen[header] = norm
     missing = [c for c in contract.required if c not in clashes]
     if missing:

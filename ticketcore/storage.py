@@ -159,7 +159,9 @@ class S3Storage:
         return [o for o in found if not o.key.rsplit("/", 1)[-1].startswith((".", "_"))]
 
     def copy(self, src_key: str, dst_key: str) -> None:
-        self.client.copy_object(Bucket=self.bucket, Key=dst_key, CopySource={"Bucket": self.bucket, "Key": src_key})
+        self.client.copy_object(
+            Bucket=self.bucket, Key=dst_key, CopySource={"Bucket": self.bucket, "Key": src_key}
+        )
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=key)

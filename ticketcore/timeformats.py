@@ -13,7 +13,9 @@ import re
 from dataclasses import asdict, dataclass
 
 # Strings that go through Spark's ISO cast: yyyy-m-d, optional time, fraction and zone.
-ISO_REGEX = r"^\d{4}-\d{1,2}-\d{1,2}([T ]\d{1,2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?\s*(Z|z|UTC|[+-]\d{2}(:?\d{2})?)?$"
+ISO_REGEX = (
+    r"^\d{4}-\d{1,2}-\d{1,2}([T ]\d{1,2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?\s*(Z|z|UTC|[+-]\d{2}(:?\d{2})?)?$"
+)
 # Slash/dash/dot dates with the year last, optional time: the two leading fields are captured.
 DMY_MDY_REGEX = r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})([T ]\d{1,2}:\d{2}(:\d{2})?)?$"
 

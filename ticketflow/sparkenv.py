@@ -40,7 +40,10 @@ def local_session(cores: str = "*", memory: str | None = None) -> SparkSession:
             .config("spark.sql.adaptive.enabled", "true")
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
-            .config("spark.sql.warehouse.dir", os.path.join(os.environ.get("TMPDIR", "/tmp"), "ticketflow-warehouse"))
+            .config(
+                "spark.sql.warehouse.dir",
+                os.path.join(os.environ.get("TMPDIR", "/tmp"), "ticketflow-warehouse"),
+            )
             .getOrCreate()
         )
         spark.sparkContext.setLogLevel("ERROR")

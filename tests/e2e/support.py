@@ -44,7 +44,9 @@ def run_file(rt: LocalRuntime, path: Path, key: str | None = None) -> tuple[str,
 
 
 def states_entered(rt: LocalRuntime, name: str) -> list[str]:
-    return [e["stateEnteredEventDetails"]["name"] for e in rt.history(name) if e["type"].endswith("StateEntered")]
+    return [
+        e["stateEnteredEventDetails"]["name"] for e in rt.history(name) if e["type"].endswith("StateEntered")
+    ]
 
 
 def attempts(rt: LocalRuntime, name: str, state: str) -> int:

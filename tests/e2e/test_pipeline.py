@@ -7,11 +7,10 @@ import json
 
 import pytest
 
+from tests.e2e.support import SAMPLE, attempts, outbox, published_table, run_file, states_entered
 from ticketcore import layout
 from ticketflow.generate import generate_csv
 from ticketflow.local.engine import ServiceError
-
-from tests.e2e.support import SAMPLE, attempts, outbox, published_table, run_file, states_entered
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]
 
@@ -19,8 +18,13 @@ pytestmark = [pytest.mark.e2e, pytest.mark.spark]
 def test_happy_path_on_the_sample(runtime):
     name, desc = run_file(runtime, SAMPLE)
     assert desc["status"] == "SUCCEEDED"
-    assert states_entered(runtime, name) == ["InspectSource", "TransformTickets", "ValidateOutput", "Publish",
-                                             "Published"]
+    assert states_entered(runtime, name) == [
+        "InspectSource",
+        "TransformTickets",
+        "ValidateOutput",
+        "Publish",
+        "Published",
+    ]
     summary = runtime.summary(name)
     report = json.loads(runtime.storage.read_bytes(summary["report_key"]))
     with SAMPLE.open(newline="", encoding="utf-8") as fh:
@@ -40,7 +44,9 @@ def test_happy_path_on_the_sample(runtime):
     assert manifest["rows"] == report["rows_valid"] and manifest["run_id"] == name
     assert outbox(runtime) == []
     record = json.loads((runtime.home / "executions" / f"{name}.json").read_text())
-    assert record["execution"]["status"] == "SUCCEEDED" and record["history"][-1]["type"] == "ExecutionSucceeded"
+    assert (
+        record["execution"]["status"] == "SUCCEEDED" and record["history"][-1]["type"] == "ExecutionSucceeded"
+    )
 
 
 def test_duplicate_event_starts_nothing_new(runtime, tmp_path):
@@ -107,14 +113,19 @@ def test_glue_job_failing_is_retried_as_defined_then_fails(runtime, faults, cloc
 
 
 def test_concurrent_runs_exceeded_is_retried_with_backoff(runtime, faults, clock, tmp_path):
-    faults.add("glue.StartJobRun", None,
-               lambda n: ServiceError("ConcurrentRunsExceededException", "too many runs") if n < 2 else None)
+    faults.add(
+        "glue.StartJobRun",
+        None,
+        lambda n: ServiceError("ConcurrentRunsExceededException", "too many runs") if n < 2 else None,
+    )
     source = tmp_path / "c.csv"
     generate_csv(source, rows=20, seed=5, dirty=0)
     name, desc = run_file(runtime, source)
     assert desc["status"] == "SUCCEEDED"
     assert attempts(runtime, name, "TransformTickets") == 3
-    failures = [e["taskFailedEventDetails"]["error"] for e in runtime.history(name) if e["type"] == "TaskFailed"]
+    failures = [
+        e["taskFailedEventDetails"]["error"] for e in runtime.history(name) if e["type"] == "TaskFailed"
+    ]
     assert failures == ["Glue.ConcurrentRunsExceededException"] * 2
     waits = [w for w in clock.retry_waits(state="TransformTickets")]
     # Full jitter: each wait lies in [0, base], base = 15 s then 30 s.
@@ -128,7 +139,7 @@ def test_reupload_of_a_key_replaces_its_published_files(runtime, tmp_path):
     generate_csv(other, rows=30, seed=10, dirty=0)
     key = layout.RAW_PREFIX + "tickets.csv"
     run_file(runtime, other)
-    name1, _ = run_file(runtime, first, key)
+    _name1, _ = run_file(runtime, first, key)
     name2, desc = run_file(runtime, second, key)
     assert desc["status"] == "SUCCEEDED"
     table = published_table(runtime).to_pandas()
@@ -137,4 +148,6 @@ def test_reupload_of_a_key_replaces_its_published_files(runtime, tmp_path):
     assert len(table[table._source_key == layout.RAW_PREFIX + "other.csv"]) == 30
     files = [o.key for o in runtime.storage.list(layout.TICKETS_PREFIX)]
     manifest = json.loads(runtime.storage.read_bytes(layout.manifest_key(key)))
-    assert sorted(f for f in files if layout.source_id(key) in f) == sorted(f["key"] for f in manifest["files"])
+    assert sorted(f for f in files if layout.source_id(key) in f) == sorted(
+        f["key"] for f in manifest["files"]
+    )

@@ -28,7 +28,8 @@ def test_too_strict_expectation_corrected_then_redriven_without_rerunning_glue(t
     shutil.copy(CONTRACT, contract)
     source = tmp_path / "skewed.csv"
     rows = ["Ticket ID,Created At,Resolved At,Priority"] + [
-        f"T{i},2024-02-01T00:00:00Z,{'2024-01-01' if i < 10 else '2024-03-01'}T00:00:00Z,high" for i in range(60)
+        f"T{i},2024-02-01T00:00:00Z,{'2024-01-01' if i < 10 else '2024-03-01'}T00:00:00Z,high"
+        for i in range(60)
     ]
     source.write_text("\n".join(rows) + "\n")
     home = tmp_path / "home"

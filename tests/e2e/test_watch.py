@@ -52,15 +52,19 @@ def test_files_dropped_while_watching_are_processed_once(tmp_path, spark):
             fh.flush()
             time.sleep(0.4)
             assert all("slow" not in line for line in lines)  # not picked up half-way
-            fh.write(data[len(data) // 2:])
+            fh.write(data[len(data) // 2 :])
         wait_for(lambda: len(watcher.results) == 4)
         stop.set()
         loop.join(5)
         assert sorted(watcher.results.values()) == ["SUCCEEDED"] * 4, lines
         table = published_table(rt).to_pandas()
         counts = table.groupby("_source_key").size().to_dict()
-        assert counts == {layout.RAW_PREFIX + "drop0.csv": 40, layout.RAW_PREFIX + "drop1.csv": 25,
-                          layout.RAW_PREFIX + "drop2.csv": 30, layout.RAW_PREFIX + "slow.csv": 35}
+        assert counts == {
+            layout.RAW_PREFIX + "drop0.csv": 40,
+            layout.RAW_PREFIX + "drop1.csv": 25,
+            layout.RAW_PREFIX + "drop2.csv": 30,
+            layout.RAW_PREFIX + "slow.csv": 35,
+        }
         started = len(rt.client.list_executions(stateMachineArn=rt.state_machine_arn)["executions"])
         assert started == 4
 

@@ -18,8 +18,15 @@ CONTRACT_DIR = Path(__file__).resolve().parents[2] / "contracts"
 
 
 def job(tmp_path: Path, source: Path, **kw) -> JobArgs:
-    return JobArgs(source=str(source), staging=str(tmp_path / "staging"), quarantine=str(tmp_path / "q"),
-                   reports=str(tmp_path / "reports"), run_id="test-run", source_key=source.name, **kw)
+    return JobArgs(
+        source=str(source),
+        staging=str(tmp_path / "staging"),
+        quarantine=str(tmp_path / "q"),
+        reports=str(tmp_path / "reports"),
+        run_id="test-run",
+        source_key=source.name,
+        **kw,
+    )
 
 
 def published(tmp_path: Path):
@@ -51,11 +58,16 @@ def test_kpi_dashboard_export(spark, tmp_path, real_file):
     assert len(table) == report["rows_valid"]
     first = table.loc["TKT_100000"]
     assert (str(first.created_at.date()), first.channel, first.priority, first.status, first.agent) == (
-        "2024-12-16", "phone", "low", "resolved", "Agent_19")
+        "2024-12-16",
+        "phone",
+        "low",
+        "resolved",
+        "Agent_19",
+    )
     assert first.resolution_hours == 96.0
     assert first._source_line == 2
     pending = table.loc["TKT_100007"]
-    assert pending.status == "pending" and pending.resolved_at is None or str(pending.resolved_at) == "NaT"
+    assert (pending.status == "pending" and pending.resolved_at is None) or str(pending.resolved_at) == "NaT"
     # Every file's rows are written once: partitions are disjoint and add up.
     assert sum(f["rows"] for f in report["outputs"]["files"]) == report["rows_valid"]
     saved = json.loads((tmp_path / "reports" / "run_report.json").read_text())
@@ -95,10 +107,13 @@ def test_sla_breach_export_with_a_user_contract(spark, tmp_path, real_file):
     """A user maps created_at from First_Response_Time by editing a copy of the contract: no code change."""
     source = real_file("sla_breach_tickets.csv")
     text = (CONTRACT_DIR / "support_tickets.yaml").read_text()
-    text = text.replace("first_response_date, first_reply_at, first_response_time]",
-                        "first_response_date, first_reply_at]")
-    text = text.replace("submitted_at, ticket_created, created_on]", "submitted_at, ticket_created, created_on,\n"
-                        "              first_response_time]")
+    text = text.replace(
+        "first_response_date, first_reply_at, first_response_time]", "first_response_date, first_reply_at]"
+    )
+    text = text.replace(
+        "submitted_at, ticket_created, created_on]",
+        "submitted_at, ticket_created, created_on,\n              first_response_time]",
+    )
     text = text.replace("date_resolved, resolved_on]", "date_resolved, resolved_on, time_to_resolution]")
     contract_path = tmp_path / "sla_contract.yaml"
     contract_path.write_text(text)
@@ -161,8 +176,11 @@ def test_encodings_and_delimiters(spark, tmp_path):
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [(b"", "empty file"), (b"\x1f\x8b\x08\x00binary", "not text"),
-     (b"Ticket ID,Subject\nT1,x\n", "missing required columns ['created_at']")],
+    [
+        (b"", "empty file"),
+        (b"\x1f\x8b\x08\x00binary", "not text"),
+        (b"Ticket ID,Subject\nT1,x\n", "missing required columns ['created_at']"),
+    ],
 )
 def test_unusable_files_fail_without_output(spark, tmp_path, content, message):
     source = tmp_path / "bad.csv"
@@ -206,4 +224,6 @@ def test_concurrent_runs_in_one_session_keep_their_own_counts(spark, tmp_path):
     for t in threads:
         t.join(300)
     assert errors == []
-    assert {n: (r["rows_read"], r["rows_valid"]) for n, r in reports.items()} == {n: (s, s) for n, s in sizes.items()}
+    assert {n: (r["rows_read"], r["rows_valid"]) for n, r in reports.items()} == {
+        n: (s, s) for n, s in sizes.items()
+    }

@@ -13,8 +13,14 @@ HISTORY = [
     {"type": "ExecutionStarted"},
     {"type": "TaskStateEntered", "stateEnteredEventDetails": {"name": "InspectSource"}},
     {"type": "TaskStateEntered", "stateEnteredEventDetails": {"name": "ValidateOutput"}},
-    {"type": "TaskFailed", "taskFailedEventDetails": {"error": "DataQualityError", "cause": "{\"errorMessage\": \"x\"}"}},
-    {"type": "ExecutionFailed", "executionFailedEventDetails": {"error": "DataQualityError", "cause": "boom"}},
+    {
+        "type": "TaskFailed",
+        "taskFailedEventDetails": {"error": "DataQualityError", "cause": '{"errorMessage": "x"}'},
+    },
+    {
+        "type": "ExecutionFailed",
+        "executionFailedEventDetails": {"error": "DataQualityError", "cause": "boom"},
+    },
 ]
 
 
@@ -24,14 +30,26 @@ def test_failed_state_is_the_last_entered():
 
 def test_alert_message_names_everything_an_operator_needs():
     arn = "arn:aws:states:eu-west-1:1:execution:sm:run-1"
-    event = {"detail": {"status": "FAILED", "executionArn": arn, "name": "run-1",
-                        "input": json.dumps({"key": "support_ticket/raw/a.csv"})}}
+    event = {
+        "detail": {
+            "status": "FAILED",
+            "executionArn": arn,
+            "name": "run-1",
+            "input": json.dumps({"key": "support_ticket/raw/a.csv"}),
+        }
+    }
     alert = build_alert(event, HISTORY, "eu-west-1")
     assert alert is not None
     assert alert.subject == "ticketflow: run-1 FAILED at ValidateOutput (DataQualityError)"
-    for text in ("support_ticket/raw/a.csv", "ValidateOutput", "DataQualityError", "boom",
-                 f"redrive-execution --execution-arn {arn}", "ticketflow redrive run-1",
-                 "https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/"):
+    for text in (
+        "support_ticket/raw/a.csv",
+        "ValidateOutput",
+        "DataQualityError",
+        "boom",
+        f"redrive-execution --execution-arn {arn}",
+        "ticketflow redrive run-1",
+        "https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/",
+    ):
         assert text in alert.message
 
 
@@ -55,7 +73,7 @@ def storage(tmp_path):
 
 
 def test_inspect_outputs_dialect_mapping_and_locations(storage):
-    storage.write_bytes("support_ticket/raw/t.csv", "Ticket ID;Created At;Colour\n1;2024-01-01;red\n".encode())
+    storage.write_bytes("support_ticket/raw/t.csv", b"Ticket ID;Created At;Colour\n1;2024-01-01;red\n")
     out = inspect_source(storage, "support_ticket/raw/t.csv", "run-1", load_contract())
     assert out["dialect"]["delimiter"] == ";"
     assert out["mapping"] == {"Ticket ID": "ticket_id", "Created At": "created_at"}
@@ -67,8 +85,12 @@ def test_inspect_outputs_dialect_mapping_and_locations(storage):
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [(b"", "empty file"), (b"\x89PNG\r\n\x1a\n\x00\x00", "not text"),
-     (b"Ticket ID,Subject\n1,x\n", "missing required columns"), (b"Ticket ID,Created,Created At\n", "duplicate mapping")],
+    [
+        (b"", "empty file"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "not text"),
+        (b"Ticket ID,Subject\n1,x\n", "missing required columns"),
+        (b"Ticket ID,Created,Created At\n", "duplicate mapping"),
+    ],
 )
 def test_inspect_fails_fast_with_schema_error(storage, content, message):
     storage.write_bytes("support_ticket/raw/t.csv", content)

@@ -4,7 +4,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ticketcore.contract import ContractError, SchemaError, load_contract, map_headers, normalise_header, parse_contract
+from ticketcore.contract import (
+    ContractError,
+    SchemaError,
+    load_contract,
+    map_headers,
+    normalise_header,
+    parse_contract,
+)
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +34,14 @@ def test_default_contract_declares_the_canonical_columns(contract):
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("\ufeffTicket ID ", "ticket_id"), ("Ticket_ID", "ticket_id"), ("CSAT-Score", "csat_score"),
-     ("  Created   Date", "created_date"), ("Ünïcode Näme", "ünïcode_näme"), ("__x__", "x")],
+    [
+        ("\ufeffTicket ID ", "ticket_id"),
+        ("Ticket_ID", "ticket_id"),
+        ("CSAT-Score", "csat_score"),
+        ("  Created   Date", "created_date"),
+        ("Ünïcode Näme", "ünïcode_näme"),
+        ("__x__", "x"),
+    ],
 )
 def test_normalise_header(raw, expected):
     assert normalise_header(raw) == expected
@@ -43,8 +56,10 @@ def test_normalise_header_is_idempotent_and_clean(raw):
     assert once == once.casefold()
 
 
-@given(st.sampled_from(["Ticket ID", "ticket_id", "TicketID", "TICKET-ID", " ticket id "]),
-       st.sampled_from(["Created_Date", "created at", "Creation Date", "Date Created"]))
+@given(
+    st.sampled_from(["Ticket ID", "ticket_id", "TicketID", "TICKET-ID", " ticket id "]),
+    st.sampled_from(["Created_Date", "created at", "Creation Date", "Date Created"]),
+)
 def test_alias_variants_map_to_required_columns(tid, created):
     mapping = map_headers([tid, created, "Priority"], load_contract())
     assert mapping.canonical == {tid: "ticket_id", created: "created_at", "Priority": "priority"}
@@ -87,4 +102,6 @@ def test_contract_rejects_unknown_types_and_severities():
     with pytest.raises(ContractError, match="unknown type"):
         parse_contract("columns:\n  a: {type: float}\n")
     with pytest.raises(ContractError, match="unknown severity"):
-        parse_contract("columns:\n  a: {type: string}\nexpectations:\n  - {type: not_null, column: a, severity: fatal}\n")
+        parse_contract(
+            "columns:\n  a: {type: string}\nexpectations:\n  - {type: not_null, column: a, severity: fatal}\n"
+        )

@@ -29,7 +29,11 @@ def test_utf8_cut_mid_character_is_still_utf8():
 
 @pytest.mark.parametrize(
     ("data", "what"),
-    [(gzip.compress(b"a,b\n1,2\n"), "gzip"), (b"\x89PNG\r\n\x1a\n" + b"\x00" * 20, "PNG"), (b"ab\x00cd", "NUL")],
+    [
+        (gzip.compress(b"a,b\n1,2\n"), "gzip"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 20, "PNG"),
+        (b"ab\x00cd", "NUL"),
+    ],
 )
 def test_binary_is_not_text(data, what):
     with pytest.raises(SchemaError, match="not text") as err:

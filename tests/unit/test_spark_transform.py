@@ -30,9 +30,13 @@ def frame(spark, headers, rows, contract):
 def typed_rows(spark, contract, headers, rows):
     base, mapping = frame(spark, headers, rows, contract)
     formats = {
-        c.name: choose_format(c.name, evidence_of([r[headers.index(h)] for r in rows
-                                                   for h in headers if mapping.canonical.get(h) == c.name]),
-                              contract.ambiguous_date_order)
+        c.name: choose_format(
+            c.name,
+            evidence_of(
+                [r[headers.index(h)] for r in rows for h in headers if mapping.canonical.get(h) == c.name]
+            ),
+            contract.ambiguous_date_order,
+        )
         for c in contract.columns_of_type("timestamp")
     }
     typed, info = tx.type_columns(base, contract, mapping, formats)
@@ -40,25 +44,45 @@ def typed_rows(spark, contract, headers, rows):
 
 
 def test_missing_tokens_and_padding_become_null(spark, contract):
-    base, _ = frame(spark, ["Ticket ID", "Created At", "Agent"],
-                    [(" T1 ", "2024-01-01", " NULL "), ("T2", "2024-01-01", "n/a"), ("T3", "2024-01-01", " - "),
-                     ("T4", "2024-01-01", " Ann  Lee ")], contract)
+    base, _ = frame(
+        spark,
+        ["Ticket ID", "Created At", "Agent"],
+        [
+            (" T1 ", "2024-01-01", " NULL "),
+            ("T2", "2024-01-01", "n/a"),
+            ("T3", "2024-01-01", " - "),
+            ("T4", "2024-01-01", " Ann  Lee "),
+        ],
+        contract,
+    )
     got = {r["_v_ticket_id"]: r["_v_agent"] for r in base.collect()}
     assert got == {"T1": None, "T2": None, "T3": None, "T4": "Ann  Lee"}
 
 
 def test_source_lines_count_quoted_newlines(spark, contract):
-    base, _ = frame(spark, ["Ticket ID", "Created At", "Description"],
-                    [("T1", "2024-01-01", "one\ntwo\nthree"), ("T2", "2024-01-01", "x"), ("T3", "2024-01-01", None)],
-                    contract)
+    base, _ = frame(
+        spark,
+        ["Ticket ID", "Created At", "Description"],
+        [("T1", "2024-01-01", "one\ntwo\nthree"), ("T2", "2024-01-01", "x"), ("T3", "2024-01-01", None)],
+        contract,
+    )
     lines = {r["_v_ticket_id"]: r[tx.LINE] for r in base.collect()}
     assert lines == {"T1": 2, "T2": 5, "T3": 6}
 
 
 def test_timestamps_iso_variants_are_utc(spark, contract):
-    typed, info, _ = typed_rows(spark, contract, ["Ticket ID", "Created At"], [
-        ("A", "2024-03-05T14:03:11Z"), ("B", "2024-03-05 14:03:11.250+02:00"), ("C", "2024-03-05"),
-        ("D", "2023-06-01 7:29"), ("E", "not a date")])
+    typed, info, _ = typed_rows(
+        spark,
+        contract,
+        ["Ticket ID", "Created At"],
+        [
+            ("A", "2024-03-05T14:03:11Z"),
+            ("B", "2024-03-05 14:03:11.250+02:00"),
+            ("C", "2024-03-05"),
+            ("D", "2023-06-01 7:29"),
+            ("E", "not a date"),
+        ],
+    )
     got = {r["ticket_id"]: r["created_at"] for r in typed.collect()}
     utc = lambda *a: datetime(*a, tzinfo=UTC).replace(tzinfo=None)  # noqa: E731 - Spark returns naive local=UTC
     assert got["A"] == utc(2024, 3, 5, 14, 3, 11)
@@ -71,8 +95,12 @@ def test_timestamps_iso_variants_are_utc(spark, contract):
 
 
 def test_day_first_column_is_read_day_first_everywhere(spark, contract):
-    typed, _, formats = typed_rows(spark, contract, ["Ticket ID", "Created At"], [
-        ("A", "03/04/2024"), ("B", "25-12-2024 9:05"), ("C", "2024-01-02T00:00:00Z")])
+    typed, _, formats = typed_rows(
+        spark,
+        contract,
+        ["Ticket ID", "Created At"],
+        [("A", "03/04/2024"), ("B", "25-12-2024 9:05"), ("C", "2024-01-02T00:00:00Z")],
+    )
     assert formats["created_at"].date_order == "day_first"
     got = {r["ticket_id"]: r["created_at"] for r in typed.collect()}
     assert got["A"] == datetime(2024, 4, 3)
@@ -87,12 +115,35 @@ def test_ambiguous_column_uses_month_first_default(spark, contract):
 
 
 def test_enums_integers_arrays_and_text(spark, contract):
-    headers = ["Ticket ID", "Created At", "Status", "Priority", "CSAT Score", "Tags", "Customer Email", "Channel"]
-    typed, info, _ = typed_rows(spark, contract, headers, [
-        ("A", "2024-01-01", "In Progress", "P1", "4.0", "Billing; URGENT ;", " Ann@Example.COM ", "Web Portal"),
-        ("B", "2024-01-01", "Pending Customer Response", "highest", "9", "a, b", None, "carrier pigeon"),
-        ("C", "2024-01-01", "  awaiting-parts ", "lowest", "excellent", None, None, None),
-    ])
+    headers = [
+        "Ticket ID",
+        "Created At",
+        "Status",
+        "Priority",
+        "CSAT Score",
+        "Tags",
+        "Customer Email",
+        "Channel",
+    ]
+    typed, info, _ = typed_rows(
+        spark,
+        contract,
+        headers,
+        [
+            (
+                "A",
+                "2024-01-01",
+                "In Progress",
+                "P1",
+                "4.0",
+                "Billing; URGENT ;",
+                " Ann@Example.COM ",
+                "Web Portal",
+            ),
+            ("B", "2024-01-01", "Pending Customer Response", "highest", "9", "a, b", None, "carrier pigeon"),
+            ("C", "2024-01-01", "  awaiting-parts ", "lowest", "excellent", None, None, None),
+        ],
+    )
     rows = {r["ticket_id"]: r for r in typed.collect()}
     assert [rows[k]["status"] for k in "ABC"] == ["in_progress", "pending", "awaiting_parts"]
     assert [rows[k]["priority"] for k in "ABC"] == ["urgent", "urgent", "low"]
@@ -106,26 +157,45 @@ def test_enums_integers_arrays_and_text(spark, contract):
 
 def test_classify_and_duplicates(spark, contract):
     headers = ["Ticket ID", "Created At", "Updated At"]
-    typed, info, _ = typed_rows(spark, contract, headers, [
-        ("T1", "2024-01-01", "2024-01-05"),   # line 2: superseded by the later update on line 4
-        ("", "2024-01-01", None),             # line 3: missing id
-        ("T1", "2024-01-01", "2024-01-09"),   # line 4: wins
-        ("T2", "garbage", None),              # line 5: unparseable created_at
-        ("T3", "2024-02-01", None),           # line 6: superseded (no updated_at: the last line wins)
-        ("T3", "2024-02-01", None),           # line 7: wins
-    ])
+    typed, info, _ = typed_rows(
+        spark,
+        contract,
+        headers,
+        [
+            ("T1", "2024-01-01", "2024-01-05"),  # line 2: superseded by the later update on line 4
+            ("", "2024-01-01", None),  # line 3: missing id
+            ("T1", "2024-01-01", "2024-01-09"),  # line 4: wins
+            ("T2", "garbage", None),  # line 5: unparseable created_at
+            ("T3", "2024-02-01", None),  # line 6: superseded (no updated_at: the last line wins)
+            ("T3", "2024-02-01", None),  # line 7: wins
+        ],
+    )
     classified = tx.classify(typed, contract, info)
     valid = tx.supersede_duplicates(classified.where(F.col(tx.REASON).isNull()))
     final = classified.where(F.col(tx.REASON).isNotNull()).unionByName(valid)
     got = {r[tx.LINE]: r[tx.REASON] for r in final.collect()}
-    assert got == {2: "duplicate_superseded", 3: "missing_required:ticket_id", 4: None,
-                   5: "unparseable_required:created_at", 6: "duplicate_superseded", 7: None}
+    assert got == {
+        2: "duplicate_superseded",
+        3: "missing_required:ticket_id",
+        4: None,
+        5: "unparseable_required:created_at",
+        6: "duplicate_superseded",
+        7: None,
+    }
 
 
 def test_derive_resolution_hours_and_partitions(spark, contract):
-    typed, _, _ = typed_rows(spark, contract, ["Ticket ID", "Created At", "Resolved At"],
-                             [("A", "2024-03-05T10:00:00Z", "2024-03-06T12:30:00Z")])
+    typed, _, _ = typed_rows(
+        spark,
+        contract,
+        ["Ticket ID", "Created At", "Resolved At"],
+        [("A", "2024-03-05T10:00:00Z", "2024-03-06T12:30:00Z")],
+    )
     row = tx.derive(typed, "run-1", "support_ticket/raw/x.csv", "2026-01-01T00:00:00Z").first()
     assert row["resolution_hours"] == 26.5
-    assert (row["year"], row["month"], row["_run_id"], row["_source_key"]) == ("2024", "03", "run-1",
-                                                                               "support_ticket/raw/x.csv")
+    assert (row["year"], row["month"], row["_run_id"], row["_source_key"]) == (
+        "2024",
+        "03",
+        "run-1",
+        "support_ticket/raw/x.csv",
+    )

@@ -13,8 +13,10 @@ def test_local_storage_round_trip(tmp_path):
     assert (tmp_path / "bucket" / "support_ticket" / "raw" / "a b+c%.csv").read_bytes() == b"x,y\n"
     assert s.read_bytes("support_ticket/raw/a b+c%.csv", 2) == b"x,"
     s.copy("support_ticket/raw/a b+c%.csv", "support_ticket/processed/z.csv")
-    assert [o.key for o in s.list("support_ticket/")] == ["support_ticket/processed/z.csv",
-                                                          "support_ticket/raw/a b+c%.csv"]
+    assert [o.key for o in s.list("support_ticket/")] == [
+        "support_ticket/processed/z.csv",
+        "support_ticket/raw/a b+c%.csv",
+    ]
     s.delete("support_ticket/processed/z.csv")
     assert not (tmp_path / "bucket" / "support_ticket" / "processed").exists()  # emptied folders go too
 

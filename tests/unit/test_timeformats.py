@@ -28,7 +28,9 @@ def test_month_first_proven_by_a_second_field_above_12():
 
 
 def test_ambiguous_column_uses_the_contract_default():
-    assert choose_format("c", evidence_of(["03/04/2024", "01/02/2024"]), "day_first").date_order == "day_first"
+    assert (
+        choose_format("c", evidence_of(["03/04/2024", "01/02/2024"]), "day_first").date_order == "day_first"
+    )
     assert choose_format("c", evidence_of(["03/04/2024"]), "month_first").date_order == "month_first"
 
 
@@ -38,7 +40,9 @@ def test_conflicting_column_is_flagged_not_mixed():
     assert "conflict" in choice.reason
 
 
-@given(st.lists(st.tuples(days, months), min_size=1, max_size=30), st.sampled_from(["month_first", "day_first"]))
+@given(
+    st.lists(st.tuples(days, months), min_size=1, max_size=30), st.sampled_from(["month_first", "day_first"])
+)
 def test_inference_never_contradicts_the_data(pairs, default):
     """Whatever the values, a proven order is chosen; an unproven one is the default."""
     dmy = [f"{d:02d}/{m:02d}/2024" for d, m in pairs]

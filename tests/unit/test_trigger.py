@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from ticketflow.local.backend import LambdaContext
 from ticketcore.trigger import ObjectCreated, execution_input, execution_name, start_executions
+from ticketflow.local.backend import LambdaContext
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 
@@ -21,9 +21,13 @@ class FakeSfn:
         self.calls.append((name, json.loads(input)))
         key = json.loads(input)["key"]
         if key in self.fail_keys:
-            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "StartExecution")
+            raise ClientError(
+                {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "StartExecution"
+            )
         if name in self.existing:
-            raise ClientError({"Error": {"Code": "ExecutionAlreadyExists", "Message": "exists"}}, "StartExecution")
+            raise ClientError(
+                {"Error": {"Code": "ExecutionAlreadyExists", "Message": "exists"}}, "StartExecution"
+            )
         self.existing.add(name)
         return {"executionArn": f"arn:x:{name}"}
 
@@ -43,14 +47,23 @@ def test_names_are_short_safe_and_deterministic():
 
 def test_input_is_a_pure_function_of_the_record():
     assert execution_input(obj()) == execution_input(obj())
-    assert execution_input(obj()) == {"bucket": "b", "key": "support_ticket/raw/a.csv", "size": 10,
-                                      "version_id": "", "sequencer": "01"}
+    assert execution_input(obj()) == {
+        "bucket": "b",
+        "key": "support_ticket/raw/a.csv",
+        "size": 10,
+        "version_id": "",
+        "sequencer": "01",
+    }
 
 
 @pytest.mark.parametrize(
     ("o", "reason"),
-    [(obj("support_ticket/raw/dir/", 0), "folder marker"), (obj(size=0), "zero-byte object"),
-     (obj("support_ticket/raw/a.txt"), "not a .csv key"), (obj("support_ticket/processed/a.csv"), "outside")],
+    [
+        (obj("support_ticket/raw/dir/", 0), "folder marker"),
+        (obj(size=0), "zero-byte object"),
+        (obj("support_ticket/raw/a.txt"), "not a .csv key"),
+        (obj("support_ticket/processed/a.csv"), "outside"),
+    ],
 )
 def test_skips(o, reason):
     sfn = FakeSfn()
@@ -67,7 +80,9 @@ def test_duplicate_event_is_a_counted_no_op():
 
 def test_one_failing_record_does_not_stop_the_others():
     sfn = FakeSfn(fail_keys={"support_ticket/raw/bad.csv"})
-    result = start_executions(sfn, "arn:sm", [obj("support_ticket/raw/bad.csv"), obj("support_ticket/raw/ok.csv")])
+    result = start_executions(
+        sfn, "arn:sm", [obj("support_ticket/raw/bad.csv"), obj("support_ticket/raw/ok.csv")]
+    )
     assert len(result.started) == 1 and result.failed[0]["error"] == "ThrottlingException"
 
 

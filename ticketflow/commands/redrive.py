@@ -13,7 +13,9 @@ from ticketflow.ops.target import add_target_options, aws_target, fail, operatio
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("redrive", help="resume a FAILED/TIMED_OUT/ABORTED execution at the state that failed")
     p.add_argument("execution", help="execution name, a unique prefix of it, or its ARN")
-    p.add_argument("--contract", type=Path, help="local: contract YAML (default: contracts/support_tickets.yaml)")
+    p.add_argument(
+        "--contract", type=Path, help="local: contract YAML (default: contracts/support_tickets.yaml)"
+    )
     add_target_options(p)
     p.set_defaults(func=main)
 
@@ -33,8 +35,10 @@ def redrive_on_aws(sfn: Any, state_machine_arn: str, wanted: str) -> str:
 
     desc = resolve(AwsExecutionStore(sfn, state_machine_arn), wanted)
     if desc["status"] not in REDRIVABLE:
-        raise LookupError(f"execution {desc['name']} is {desc['status']}: only FAILED, TIMED_OUT or ABORTED "
-                          "executions can be redriven")
+        raise LookupError(
+            f"execution {desc['name']} is {desc['status']}: only FAILED, TIMED_OUT or ABORTED "
+            "executions can be redriven"
+        )
     response = sfn.redrive_execution(executionArn=desc["executionArn"])
     return f"redriven {desc['executionArn']} at {response['redriveDate']}"
 
@@ -43,8 +47,11 @@ def main(args: argparse.Namespace) -> int:
     if args.target == "aws":
         try:
             target = aws_target(args)
-            print(redrive_on_aws(target.client("stepfunctions"), target.resources.state_machine_arn,
-                                 args.execution))
+            print(
+                redrive_on_aws(
+                    target.client("stepfunctions"), target.resources.state_machine_arn, args.execution
+                )
+            )
         except operational_errors() as err:
             return fail(f"cannot redrive: {err}")
         print(f"follow it with: ticketflow show {args.execution} --target aws")

@@ -54,8 +54,10 @@ def describe_summary(s: dict[str, Any]) -> str:
         )
     if s["validation"]:
         v = s["validation"]
-        lines.append(f"  validation {'passed' if v['success'] else 'FAILED'}"
-                     + (f"; not met: {v['failed_expectations']}" if v["failed_expectations"] else ""))
+        lines.append(
+            f"  validation {'passed' if v['success'] else 'FAILED'}"
+            + (f"; not met: {v['failed_expectations']}" if v["failed_expectations"] else "")
+        )
     if s["status"] != "SUCCEEDED":
         lines.append(f"  failed at {s['failed_state']}: {readable_cause(str(s['cause']))[:300]}")
     if s["report_key"]:
@@ -76,9 +78,11 @@ def main(args: argparse.Namespace) -> int:
         for path in args.files:
             upload = runtime.upload(path)
             if not args.json:
-                print(f"uploaded {path} -> {upload.key}; executions {upload.started or upload.duplicates or '-'}"
-                      + (f" skipped: {upload.skipped}" if upload.skipped else "")
-                      + (" DEAD-LETTERED" if upload.dead_lettered else ""))
+                print(
+                    f"uploaded {path} -> {upload.key}; executions {upload.started or upload.duplicates or '-'}"
+                    + (f" skipped: {upload.skipped}" if upload.skipped else "")
+                    + (" DEAD-LETTERED" if upload.dead_lettered else "")
+                )
             names += upload.started
         for name in names:
             runtime.wait(name, on_event=Progress(name, enabled=not args.json))

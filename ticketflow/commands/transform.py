@@ -37,8 +37,12 @@ def summary_lines(report: dict) -> list[str]:
     if unknown:
         lines.append(f"  values outside the contract's enumerations (kept): {unknown}")
     if report["unknown_columns"]:
-        lines.append(f"  columns not in the contract (kept as strings): {sorted(report['unknown_columns'].values())}")
-    lines.append(f"  parquet files     {len(report['outputs']['files'])} under {report['outputs']['staging']}")
+        lines.append(
+            f"  columns not in the contract (kept as strings): {sorted(report['unknown_columns'].values())}"
+        )
+    lines.append(
+        f"  parquet files     {len(report['outputs']['files'])} under {report['outputs']['staging']}"
+    )
     if report["outputs"]["quarantine"]:
         lines.append(f"  quarantine        {report['outputs']['quarantine']}")
     lines.append(f"  seconds           {report['timings_seconds']}")

@@ -10,8 +10,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("watch", help="process files as they land in <home>/bucket/support_ticket/raw/")
     p.add_argument("--home", type=Path, help="local bucket and state (default .ticketflow/)")
     p.add_argument("--contract", type=Path, help="contract YAML (default: contracts/support_tickets.yaml)")
-    p.add_argument("--max-concurrent-runs", type=int, default=2,
-                   help="the local Glue job's MaxConcurrentRuns (more start later, by the definition's retries)")
+    p.add_argument(
+        "--max-concurrent-runs",
+        type=int,
+        default=2,
+        help="the local Glue job's MaxConcurrentRuns (more start later, by the definition's retries)",
+    )
     p.set_defaults(func=main)
 
 
@@ -19,7 +23,8 @@ def main(args: argparse.Namespace) -> int:
     from ticketflow.local.runtime import LocalRuntime, _warm_spark
     from ticketflow.local.watch import watch_forever
 
-    with LocalRuntime(home=args.home, contract=args.contract, max_concurrent_runs=args.max_concurrent_runs
-                      ) as runtime:
+    with LocalRuntime(
+        home=args.home, contract=args.contract, max_concurrent_runs=args.max_concurrent_runs
+    ) as runtime:
         _warm_spark()  # start the JVM now, so the first file does not pay for it
         return watch_forever(runtime, runtime.home, say=lambda line: print(line, flush=True))
