@@ -8,12 +8,16 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from dataclasses import asdict, dataclass
+from itertools import islice
+from typing import Any
 
 from ticketcore.contract import SchemaError
 
 HEAD_BYTES = 256 * 1024
 DELIMITERS = (",", ";", "\t", "|")
+SNIFF_RECORDS = 20  # data records the delimiter must agree with, when the header line allows several
 
 # Magic numbers of binaries that get uploaded with a .csv name.
 _MAGIC = {
@@ -34,7 +38,9 @@ class Dialect:
     bom: bool
     delimiter: str
     headers: list[str]
-    line_terminator: str  # "\r\n", "\n" or "mixed"
+    line_terminator: str  # of records (newlines inside quoted values do not count): "\r\n", "\n" or "mixed"
+    # Every line ends with the delimiter: each record has one more (empty) field than there are headers.
+    trailing_delimiter: bool = False
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -74,8 +80,18 @@ def decode_head(head: bytes) -> tuple[str, str, bool]:
     return text.lstrip("\ufeff"), encoding, bom
 
 
-def sniff_delimiter(header_line: str) -> str:
-    """The delimiter is the candidate seen most often outside quotes in the header line."""
+def csv_reader(text: str, delimiter: str) -> Any:
+    """`csv.reader` over decoded text, able to hold any field of a head: a head is at most HEAD_BYTES, and one
+    long value (a pasted log, a 1 MB description) must not fail with "field larger than field limit"."""
+    if csv.field_size_limit() < HEAD_BYTES * 4:
+        csv.field_size_limit(HEAD_BYTES * 4)
+    return csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+
+
+def sniff_delimiter(header_line: str, sample: str = "") -> str:
+    """The delimiter is the candidate seen most often outside quotes in the header line; when the header line
+    holds several candidates, the one that splits the first records of `sample` (the head, header included)
+    into as many fields as the header wins (tab-padded comma headers, `;` inside comma-separated names)."""
     counts = dict.fromkeys(DELIMITERS, 0)
     in_quotes = False
     for ch in header_line:
@@ -83,8 +99,61 @@ def sniff_delimiter(header_line: str) -> str:
             in_quotes = not in_quotes
         elif not in_quotes and ch in counts:
             counts[ch] += 1
-    best = max(DELIMITERS, key=lambda d: counts[d])
-    return best if counts[best] else ","
+    candidates = [d for d in DELIMITERS if counts[d]]
+    if not candidates:
+        return ","
+    if len(candidates) == 1 or not sample:
+        return max(candidates, key=lambda d: counts[d])
+
+    def agreement(delimiter: str) -> float:
+        rows = [r for r in islice(csv_reader(sample, delimiter), 1, SNIFF_RECORDS + 1) if r]
+        return sum(len(r) == counts[delimiter] + 1 for r in rows) / len(rows) if rows else 0.0
+
+    return max(candidates, key=lambda d: (agreement(d), counts[d]))
+
+
+@dataclass(frozen=True)
+class Scan:
+    """What a quote-aware walk over CSV text found."""
+
+    crlf: int  # record terminators outside quoted values
+    lf: int
+    open_quote_line: int | None  # the line a quoted value opens on that is still open at the end of the text
+
+
+def scan(text: str, delimiter: str) -> Scan:
+    """Walk `text` the way the CSV readers do: a quote opens a quoted value only at the start of a field, `""`
+    inside one is a quote, and newlines inside one are data. Lines are counted by `\\n`, as the job does."""
+    special = re.compile("[" + re.escape(delimiter) + '"\r\n]')
+    crlf = lf = 0
+    line, i, n = 1, 0, len(text)
+    field_start = True
+    while i < n:
+        if field_start and text[i] == '"':
+            j = i + 1
+            while True:
+                k = text.find('"', j)
+                if k < 0:
+                    return Scan(crlf, lf, line)
+                if k + 1 < n and text[k + 1] == '"':
+                    j = k + 2
+                    continue
+                break
+            line += text.count("\n", i, k)
+            i, field_start = k + 1, False
+            continue
+        m = special.search(text, i)
+        if m is None:
+            break
+        ch, i = m.group(), m.end()
+        if ch == "\n":
+            lf, line, field_start = lf + 1, line + 1, True
+        elif ch == "\r" and text.startswith("\n", i):
+            crlf, line, i, field_start = crlf + 1, line + 1, i + 1, True
+        else:
+            # A delimiter starts a field; a quote after other characters, or a lone CR, is data.
+            field_start = ch == delimiter
+    return Scan(crlf, lf, None)
 
 
 def detect_dialect(head: bytes) -> Dialect:
@@ -92,12 +161,14 @@ def detect_dialect(head: bytes) -> Dialect:
     if not text.strip():
         raise SchemaError(f"empty file: {len(head)} bytes but no header line (only whitespace)")
     first_line = text.splitlines()[0] if text.splitlines() else text
-    delimiter = sniff_delimiter(first_line)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    headers = [h.strip() for h in next(reader)]
+    delimiter = sniff_delimiter(first_line, text)
+    headers = [h.strip() for h in next(csv_reader(text, delimiter))]
     # A trailing delimiter on every line yields one empty last header: not a column.
+    trailing = len(headers) > 1 and headers[-1] == ""
     while len(headers) > 1 and headers[-1] == "":
         headers.pop()
-    crlf, lf = text.count("\r\n"), text.count("\n")
-    terminator = "\r\n" if crlf and crlf == lf else ("\n" if not crlf else "mixed")
-    return Dialect(encoding=encoding, bom=bom, delimiter=delimiter, headers=headers, line_terminator=terminator)
+    found = scan(text, delimiter)
+    crlf, lf = found.crlf, found.lf
+    terminator = "\r\n" if crlf and not lf else ("\n" if not crlf else "mixed")
+    return Dialect(encoding=encoding, bom=bom, delimiter=delimiter, headers=headers, line_terminator=terminator,
+                   trailing_delimiter=trailing)

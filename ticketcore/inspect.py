@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 from ticketcore import layout
 from ticketcore.contract import Contract, SchemaError, map_headers
-from ticketcore.dialect import HEAD_BYTES, decode_head, detect_dialect
+from ticketcore.dialect import HEAD_BYTES, csv_reader, decode_head, detect_dialect, scan
 from ticketcore.storage import Storage
 
 SAMPLE_ROWS = 50
@@ -22,7 +20,17 @@ def inspect_source(storage: Storage, key: str, run_id: str, contract: Contract) 
     dialect = detect_dialect(head)
     mapping = map_headers(dialect.headers, contract)
     text, _, _ = decode_head(head)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=dialect.delimiter)
+    if size <= len(head):
+        # The whole file is in the head: a quote that is still open at its end would make the CSV readers take
+        # the rest of the file as one value (published whole if it is the last column). Refuse, naming the line.
+        opened = scan(text, dialect.delimiter).open_quote_line
+        if opened is not None:
+            last = text.count("\n") + (0 if text.endswith("\n") else 1)
+            raise SchemaError(
+                f"unterminated quote: the quoted value that opens on line {opened} of {key} is never closed, so "
+                f"lines {opened}-{last} would be read as one value; close or escape the quote (\"\") and upload again"
+            )
+    reader = csv_reader(text, dialect.delimiter)
     next(reader, None)
     widths: dict[int, int] = {}
     for i, row in enumerate(reader):

@@ -73,6 +73,17 @@ class JobRun:
     report: dict[str, Any] | None = None
 
 
+def _drop_unflushed_metrics(module: Any) -> None:
+    """Powertools empties a Metrics object only when it flushes it, and skips the flush when metrics are
+    disabled (the quiet local runtime): in one long-lived process (`ticketflow watch`) every invocation's
+    values would pile up for good, and the first invocation with metrics on would print them all as its own."""
+    from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+
+    metrics = getattr(module, "metrics", None)
+    if metrics is not None and hasattr(metrics, "clear_metrics") and is_metrics_disabled():
+        metrics.clear_metrics()
+
+
 # A fault injector gets (service, operation, details) before the real call and may raise to simulate a
 # failure; tests use it, the CLI never sets one.
 FaultInjector = Callable[[str, str, dict[str, Any]], None]
@@ -112,8 +123,11 @@ class LocalBackend:
         event = json.loads(json.dumps(payload))  # Lambda hands the function a fresh JSON document
         # On AWS each concurrent invocation has its own execution environment; in one process they share
         # module state, and great-expectations' is not thread-safe, so validate runs one at a time here.
-        with self._serial.get(name, contextlib.nullcontext()):
-            result = module.handler(event, LambdaContext(function_name=f"ticketflow-{name}"))
+        try:
+            with self._serial.get(name, contextlib.nullcontext()):
+                result = module.handler(event, LambdaContext(function_name=f"ticketflow-{name}"))
+        finally:
+            _drop_unflushed_metrics(module)
         return json.loads(json.dumps(result, default=str))
 
     # ---------------------------------------------------------------- Glue
@@ -135,11 +149,14 @@ class LocalBackend:
         return run.id
 
     def _run_job(self, run: JobRun) -> None:
-        from glue.ticket_etl_job import JobArgs, run as run_job
+        from glue.ticket_etl_job import JobArgs
+        from glue.ticket_etl_job import run as run_job
 
         try:
             self._fault("glue", "JobRun", {"name": JOB_NAME, "arguments": run.arguments})
-            values = {k.removeprefix("--"): v for k, v in run.arguments.items() if k.startswith("--")}
+            values: dict[str, Any] = {
+                k.removeprefix("--"): v for k, v in run.arguments.items() if k.startswith("--")
+            }
             # On Glue the contract is a default argument of the job; locally it follows the runtime's choice.
             values.setdefault("contract", os.environ.get("TICKETFLOW_CONTRACT") or None)
             args = JobArgs(**values)
