@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aws_cdk import Annotations, BundlingOptions, Duration, Stack
+from aws_cdk import Annotations, BundlingOptions, Duration, Size, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_ssm as ssm
@@ -103,6 +103,7 @@ class PipelineFunction(Construct):
         environment: Mapping[str, str],
         layers: Sequence[lambda_.ILayerVersion] = (),
         image: lambda_.DockerImageCode | None = None,
+        ephemeral_storage_mb: int = 512,
     ) -> None:
         super().__init__(scope, construct_id)
 
@@ -124,6 +125,7 @@ class PipelineFunction(Construct):
             "architecture": ARCHITECTURE,
             "timeout": timeout,
             "memory_size": memory_size,
+            "ephemeral_storage_size": Size.mebibytes(ephemeral_storage_mb),
             "environment": {**POWERTOOLS_ENVIRONMENT, **environment},
             "tracing": lambda_.Tracing.ACTIVE,
             "log_group": self.log_group,

@@ -47,6 +47,8 @@ class Validation(Construct):
             environment={"DATA_BUCKET": storage.bucket.bucket_name},
             timeout=Duration.seconds(timeout_seconds),
             memory_size=memory_mb,
+            # Staged Parquet is downloaded to /tmp: about 180 MB per million rows.
+            ephemeral_storage_mb=2048,
         )
         for prefix in (STAGING_PREFIX, REPORTS_PREFIX):
             storage.bucket.grant_read(self.validate.function, objects(prefix))

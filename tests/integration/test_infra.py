@@ -649,3 +649,12 @@ def test_settings_parse_cli_strings_and_reject_bad_values() -> None:
     ):
         with pytest.raises(SettingsError):
             settings(**bad)
+
+
+@pytest.mark.infra
+def test_validate_has_room_for_the_staged_files(template):
+    # The staged Parquet is downloaded to /tmp (about 180 MB per million rows; the default is 512 MB).
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {"PackageType": "Image", "EphemeralStorage": {"Size": 2048}},
+    )
