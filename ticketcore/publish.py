@@ -61,7 +61,7 @@ def publish(storage: Storage, source_key: str, run_id: str, sequencer: str = "")
     for key in removed:
         storage.delete(key)
     rows_by_file = {f["uri"]: f["rows"] for f in run_report.get("outputs", {}).get("files", [])}
-    files = [
+    files: list[dict[str, Any]] = [
         {"key": target, "bytes": storage.size(target), "rows": _rows_for(storage, staged, rows_by_file)}
         for staged, target in targets.items()
     ]
@@ -70,7 +70,7 @@ def publish(storage: Storage, source_key: str, run_id: str, sequencer: str = "")
         "run_id": run_id,
         "sequencer": sequencer,
         "published_at": datetime.now(UTC).isoformat(),
-        "rows": sum(f["rows"] or 0 for f in files),
+        "rows": sum(int(f["rows"] or 0) for f in files),
         "files": files,
         "replaced_files": removed,
     }

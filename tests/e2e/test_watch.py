@@ -35,7 +35,7 @@ def test_files_dropped_while_watching_are_processed_once(tmp_path, spark):
     generate_csv(slow, rows=35, seed=30, dirty=0)
     lines: list[str] = []
     # Enough Glue capacity for all four: with retry waits in virtual time, a busy job would exhaust the
-    # ConcurrentRunsExceeded retries at once (the burst test in test_reliability covers that path).
+    # ConcurrentRunsExceeded retries at once (tests/e2e/test_burst.py covers that path).
     with LocalRuntime(home=home, clock=VirtualClock(0, poll_interval=0.05), max_concurrent_runs=4) as rt:
         raw = rt.storage.path(layout.RAW_PREFIX.rstrip("/"))
         watcher = Watcher(rt, poll=0.1, settle=0.6, say=lines.append)
