@@ -45,7 +45,8 @@ DUCKDB_ENCODING = {"utf-8": "utf-8", "utf-8-sig": "utf-8", "utf-16": "utf-16", "
 WS = r"[ \t\n\x0B\f\r]"
 ISO_PARTS = (
     r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?"
-    + WS + r"*(Z|z|UTC|[+-]\d{2}(?::?\d{2})?)?$"
+    + WS
+    + r"*(Z|z|UTC|[+-]\d{2}(?::?\d{2})?)?$"
 )
 SLASH_PARTS = r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})(?:[T ](\d{1,2}):(\d{2})(?::(\d{2}))?)?$"
 
@@ -61,9 +62,11 @@ def ident(name: str) -> str:
 
 def _valid_timestamp(y: str, mo: str, d: str, h: str, mi: str, s: str, frac: str) -> str:
     """A TIMESTAMP from text parts ('' when absent); NULL when they are no real instant (Feb 30, hour 24)."""
-    text = (f"{y} || '-' || lpad({mo}, 2, '0') || '-' || lpad({d}, 2, '0') || ' ' || "
-            f"lpad(coalesce(nullif({h}, ''), '0'), 2, '0') || ':' || coalesce(nullif({mi}, ''), '00') || ':' || "
-            f"coalesce(nullif({s}, ''), '00') || '.' || rpad(left({frac}, 6), 6, '0')")
+    text = (
+        f"{y} || '-' || lpad({mo}, 2, '0') || '-' || lpad({d}, 2, '0') || ' ' || "
+        f"lpad(coalesce(nullif({h}, ''), '0'), 2, '0') || ':' || coalesce(nullif({mi}, ''), '00') || ':' || "
+        f"coalesce(nullif({s}, ''), '00') || '.' || rpad(left({frac}, 6), 6, '0')"
+    )
     return f"CASE WHEN coalesce(nullif({h}, ''), '0')::INT < 24 THEN try_cast({text} AS TIMESTAMP) END"
 
 
@@ -90,8 +93,9 @@ def parse_timestamp_sql(name: str, date_order: str | None) -> str:
     expr = f"CASE WHEN {iso}.y <> '' THEN {iso_ts} - to_minutes(({offset_minutes})::BIGINT)"
     if date_order:
         month, day = (f"{sl}.a", f"{sl}.b") if date_order == "month_first" else (f"{sl}.b", f"{sl}.a")
-        expr += f" WHEN {sl}.y <> '' THEN " + _valid_timestamp(f"{sl}.y", month, day, f"{sl}.h", f"{sl}.mi",
-                                                               f"{sl}.s", "''")
+        expr += f" WHEN {sl}.y <> '' THEN " + _valid_timestamp(
+            f"{sl}.y", month, day, f"{sl}.h", f"{sl}.mi", f"{sl}.s", "''"
+        )
     return expr + " END"
 
 
@@ -116,8 +120,9 @@ def enum_sql(col: Column) -> str:
     by_canonical: dict[str, list[str]] = {}
     for synonym, canonical in sorted(col.synonym_map().items()):
         by_canonical.setdefault(canonical, []).append(synonym)
-    whens = " ".join(f"WHEN {tok} IN ({', '.join(q(s) for s in syns)}) THEN {q(canon)}"
-                     for canon, syns in by_canonical.items())
+    whens = " ".join(
+        f"WHEN {tok} IN ({', '.join(q(s) for s in syns)}) THEN {q(canon)}" for canon, syns in by_canonical.items()
+    )
     return f"CASE {whens} ELSE {tok} END"
 
 
@@ -138,8 +143,14 @@ def array_sql(v: str, col: Column) -> str:
     return f"CASE WHEN len({items}) > 0 THEN {items} END"
 
 
-def run_reference(source: str | Path, out_dir: str | Path, run_id: str = "bench", source_key: str | None = None,
-                  contract: Contract | None = None, threads: int | None = None) -> dict[str, Any]:
+def run_reference(
+    source: str | Path,
+    out_dir: str | Path,
+    run_id: str = "bench",
+    source_key: str | None = None,
+    contract: Contract | None = None,
+    threads: int | None = None,
+) -> dict[str, Any]:
     """Transform `source` into `<out_dir>/staging/tickets` and `<out_dir>/q/rows.csv`; return the counts."""
     contract = contract or load_contract()
     source, out = Path(source), Path(out_dir)
@@ -186,8 +197,11 @@ def run_reference(source: str | Path, out_dir: str | Path, run_id: str = "bench"
     )
     raws = ", ".join(f"c{i} AS {ident('r_' + name)}" for i, name in enumerate(names))
     # A ragged record's text, rebuilt from its fields (Spark keeps the original text).
-    quoted = [f"CASE WHEN regexp_matches(c{i}, '[\"\\n\\r{dialect.delimiter}]') "
-              f"THEN '\"' || replace(c{i}, '\"', '\"\"') || '\"' ELSE c{i} END" for i in range(width)]
+    quoted = [
+        f"CASE WHEN regexp_matches(c{i}, '[\"\\n\\r{dialect.delimiter}]') "
+        f"THEN '\"' || replace(c{i}, '\"', '\"\"') || '\"' ELSE c{i} END"
+        for i in range(width)
+    ]
     rebuilt = f"concat_ws({q(dialect.delimiter)}, {', '.join(quoted)})"
     con.execute(f"""
         CREATE TABLE base AS
@@ -214,7 +228,7 @@ def run_reference(source: str | Path, out_dir: str | Path, run_id: str = "bench"
     row = con.execute(f"SELECT {', '.join(aggs)} FROM base").fetchone() if aggs else ()
     formats = {}
     for i, c in enumerate(ts_cols):
-        ev = ColumnEvidence(*[int(x or 0) for x in row[i * 5:(i + 1) * 5]])  # type: ignore[index]
+        ev = ColumnEvidence(*[int(x or 0) for x in row[i * 5 : (i + 1) * 5]])  # type: ignore[index]
         formats[c] = choose_format(c, ev, contract.ambiguous_date_order)
     lap("lines_and_infer")
 
@@ -249,14 +263,19 @@ def run_reference(source: str | Path, out_dir: str | Path, run_id: str = "bench"
             reason += f" WHEN {flags[name]} THEN {q('unparseable_required:' + name)}"
         reason += f" WHEN {ident(name)} IS NULL THEN {q('missing_required:' + name)}"
     reason += " END"
-    keep = [*(ident("r_" + name) for name in names), "raw_record", "source_line",
-            *(ident(c) for c in contract.columns), *(ident(e) for e in extras)]
+    keep = [
+        *(ident("r_" + name) for name in names),
+        "raw_record",
+        "source_line",
+        *(ident(c) for c in contract.columns),
+        *(ident(e) for e in extras),
+    ]
     coerced = ", ".join(f"{expr} AS {ident('coerced_' + name)}" for name, expr in flags.items())
     con.execute(f"""
         CREATE TABLE classified AS
-        WITH p AS (SELECT *{''.join(', ' + x for x in parts)} FROM base),
-             t AS (SELECT *, {', '.join(typed)} FROM p)
-        SELECT {', '.join(keep)}, {reason} AS reason{', ' + coerced if coerced else ''} FROM t
+        WITH p AS (SELECT *{"".join(", " + x for x in parts)} FROM base),
+             t AS (SELECT *, {", ".join(typed)} FROM p)
+        SELECT {", ".join(keep)}, {reason} AS reason{", " + coerced if coerced else ""} FROM t
     """)
     con.execute("DROP TABLE base")
     con.execute(f"""
@@ -284,18 +303,20 @@ def run_reference(source: str | Path, out_dir: str | Path, run_id: str = "bench"
         "source_line AS _source_line",
         f"{q(run_id)} AS _run_id",
         f"{q(ingested_at)}::TIMESTAMPTZ AS _ingested_at",
-        "year", "month",
+        "year",
+        "month",
     ]
     con.execute(f"""
-        COPY (SELECT {', '.join(published)} FROM final WHERE reason IS NULL)
+        COPY (SELECT {", ".join(published)} FROM final WHERE reason IS NULL)
         TO {q(str(tickets))} (FORMAT parquet, COMPRESSION snappy, PARTITION_BY (year, month), OVERWRITE_OR_IGNORE)
     """)
     lap("write_valid")
 
     quarantine = out / "q" / "rows.csv"
     quarantine.parent.mkdir(parents=True, exist_ok=True)
-    originals = ", ".join(f"{ident('r_' + name)} AS {ident(h)}"
-                          for h, name in zip(mapping.source_headers, names, strict=True))
+    originals = ", ".join(
+        f"{ident('r_' + name)} AS {ident(h)}" for h, name in zip(mapping.source_headers, names, strict=True)
+    )
     con.execute(f"""
         COPY (SELECT {originals}, reason AS _error_reason, source_line AS _source_line, raw_record AS _raw_record
               FROM final WHERE reason IS NOT NULL ORDER BY source_line)
@@ -307,18 +328,19 @@ def run_reference(source: str | Path, out_dir: str | Path, run_id: str = "bench"
     enum_cols = [c for c in contract.columns_of_type("enum") if c.name in names]
     unknown = [
         f"count(*) FILTER (WHERE reason IS NULL AND {ident(c.name)} IS NOT NULL AND "
-        f"{ident(c.name)} NOT IN ({', '.join(q(v) for v in c.values)}))" for c in enum_cols
+        f"{ident(c.name)} NOT IN ({', '.join(q(v) for v in c.values)}))"
+        for c in enum_cols
     ]
     coerced_counts = [f"count(*) FILTER (WHERE reason IS NULL AND {ident('coerced_' + name)})" for name in flags]
-    totals = con.execute(
-        f"SELECT count(*), count(*) FILTER (WHERE reason IS NULL) {''.join(', ' + x for x in unknown + coerced_counts)} "
-        "FROM final"
-    ).fetchone()
+    extra = "".join(", " + x for x in unknown + coerced_counts)
+    totals = con.execute(f"SELECT count(*), count(*) FILTER (WHERE reason IS NULL){extra} FROM final").fetchone()
     assert totals is not None
     reasons = dict(con.execute("SELECT reason, count(*) FROM final WHERE reason IS NOT NULL GROUP BY ALL").fetchall())
-    partitions = dict(con.execute(
-        "SELECT 'year=' || year || '/month=' || month, count(*) FROM final WHERE reason IS NULL GROUP BY ALL"
-    ).fetchall())
+    partitions = dict(
+        con.execute(
+            "SELECT 'year=' || year || '/month=' || month, count(*) FROM final WHERE reason IS NULL GROUP BY ALL"
+        ).fetchall()
+    )
     con.close()
     lap("count")
     rows_read, rows_valid = int(totals[0]), int(totals[1])

@@ -188,8 +188,7 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
     evidence = evidence_row.asDict() if evidence_row else {}
     rows_read = int(evidence.get("__rows") or 0)
     formats = {
-        c: choose_format(c, tx.evidence_from_row(evidence, tx.value(c)), contract.ambiguous_date_order)
-        for c in ts_cols
+        c: choose_format(c, tx.evidence_from_row(evidence, tx.value(c)), contract.ambiguous_date_order) for c in ts_cols
     }
     lap("read_and_infer")
 
@@ -214,13 +213,17 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
         F.count(F.lit(1)).alias("rows_seen"),
         F.sum(is_valid.cast("int")).alias("rows_valid"),
         *[F.sum((F.col(tx.REASON) == r).cast("int")).alias(f"reason__{r}") for r in reasons_possible],
-        *[F.sum((is_valid & F.col(flag)).cast("int")).alias(f"coerced__{name}")
-          for name, flag in info.coerced_flags.items()],
+        *[
+            F.sum((is_valid & F.col(flag)).cast("int")).alias(f"coerced__{name}")
+            for name, flag in info.coerced_flags.items()
+        ],
         *[F.sum(u.cast("int")).alias(f"unknown__{name}") for name, u in unknown.items()],
         # Distinct unknown tokens, not rows: a handful in practice; the report keeps 20. As JSON, because
         # observed metrics come back to Python as plain values only.
-        *[F.to_json(F.collect_set(F.when(u, F.col(name)))).alias(f"unknown_values__{name}")
-          for name, u in unknown.items()],
+        *[
+            F.to_json(F.collect_set(F.when(u, F.col(name)))).alias(f"unknown_values__{name}")
+            for name, u in unknown.items()
+        ],
     )
 
     tickets_uri = join(args.staging, "tickets")
@@ -257,8 +260,12 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
 
     files = list_files(spark, tickets_uri, ".parquet")
     per_file = (
-        {r["f"]: r["count"] for r in spark.read.parquet(tickets_uri).groupBy(F.input_file_name().alias("f")).count().collect()}
-        if files else {}
+        {
+            r["f"]: r["count"]
+            for r in spark.read.parquet(tickets_uri).groupBy(F.input_file_name().alias("f")).count().collect()
+        }
+        if files
+        else {}
     )
     base.unpersist()
     outcomes.unpersist()
@@ -280,14 +287,20 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
         "timestamp_formats": {c: f.to_dict() for c, f in formats.items()},
         "nulls_coerced": {n: int(counts.get(f"coerced__{n}") or 0) for n in info.coerced_flags},
         "unknown_enum_values": {
-            c.name: {"count": int(counts.get(f"unknown__{c.name}") or 0),
-                     "values": sorted(json.loads(counts.get(f"unknown_values__{c.name}") or "[]"))[:20]}
+            c.name: {
+                "count": int(counts.get(f"unknown__{c.name}") or 0),
+                "values": sorted(json.loads(counts.get(f"unknown_values__{c.name}") or "[]"))[:20],
+            }
             for c in enum_cols
         },
         "outputs": {
             "staging": tickets_uri,
             "files": [
-                {"uri": uri, "bytes": size, "rows": int(per_file.get(uri, per_file.get(uri.replace("file:", "file://"), 0)))}
+                {
+                    "uri": uri,
+                    "bytes": size,
+                    "rows": int(per_file.get(uri, per_file.get(uri.replace("file:", "file://"), 0))),
+                }
                 for uri, size in files
             ],
             "quarantine": quarantine_file,
@@ -297,7 +310,9 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
         "timings_seconds": {**timings, "total": round(time.monotonic() - t0, 3)},
     }
     if not report["reconciled"]:  # cannot happen by construction; a bug must not publish silently
-        raise RuntimeError(f"row accounting broken: read {rows_read} != valid {rows_valid} + quarantined {rows_quarantined}")
+        raise RuntimeError(
+            f"row accounting broken: read {rows_read} != valid {rows_valid} + quarantined {rows_quarantined}"
+        )
     write_text(spark, join(args.reports, "run_report.json"), json.dumps(report, indent=2, default=str))
     return report
 

@@ -513,7 +513,7 @@ def _fresh_task_token(state: Any, frame: Any) -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import (
         ResourceCondition,
     )
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (  # noqa: E501
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
         StateTaskServiceCallback,
     )
 
