@@ -79,6 +79,11 @@ def read_head(spark: SparkSession, uri: str, size: int = HEAD_BYTES) -> bytes:
         stream.close()
 
 
+def file_size(spark: SparkSession, uri: str) -> int:
+    fs, path = _fs_path(spark, uri)
+    return int(fs.getFileStatus(path).getLen())
+
+
 def write_text(spark: SparkSession, uri: str, text: str) -> None:
     fs, path = _fs_path(spark, uri)
     out = fs.create(path, True)
@@ -195,9 +200,15 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
         .schema(tx.source_schema(mapping))
         .csv(args.source)
     )
-    # The CSV is parsed once, by one task (a multi-line file is not splittable), into the columnar cache;
-    # every later pass reads only the cached columns it needs.
-    base = tx.blank_missing(tx.with_record_index(raw), contract).persist()
+    # A multi-line CSV file is not splittable: one task parses it and numbers its records in file order. A
+    # big file's rows are then spread over the cores (by record number, so no sort is needed) for the typing,
+    # dedupe and write; a small one stays whole, since the shuffle would cost more than it saves.
+    indexed = tx.with_record_index(raw)
+    spread = tx.spread_partitions(file_size(spark, args.source), spark.sparkContext.defaultParallelism)
+    if spread > 1:
+        indexed = indexed.repartition(spread, tx.RECORD)
+    # Parsed once, into the columnar cache; every later pass reads only the cached columns it needs.
+    base = tx.blank_missing(indexed, contract).persist()
 
     ts_cols = [c.name for c in contract.columns_of_type("timestamp") if tx.value(c.name) in base.columns]
     evidence_row = base.agg(

@@ -70,6 +70,15 @@ def with_record_index(df: DataFrame) -> DataFrame:
     return df.select("*", F.monotonically_increasing_id().alias(RECORD), span.alias(SPAN))
 
 
+SPREAD_BYTES = 128 * 2**20  # of CSV per partition after the parse: Spark's own split size for splittable files
+
+
+def spread_partitions(source_bytes: int, cores: int) -> int:
+    """How many partitions the parsed rows go to: one per 128 MiB of CSV, at most one per core; 1 means the
+    rows stay in the parse's single partition."""
+    return max(1, min(cores, -(-source_bytes // SPREAD_BYTES)))
+
+
 def source_lines(df: DataFrame, header_lines: int = 1) -> SparkColumn:
     """The physical line each record starts on: the header's lines plus the spans of all records before it.
     A window over the whole file: apply it to a narrow frame (Spark moves every row into one partition)."""

@@ -227,3 +227,35 @@ def test_concurrent_runs_in_one_session_keep_their_own_counts(spark, tmp_path):
     assert {n: (r["rows_read"], r["rows_valid"]) for n, r in reports.items()} == {
         n: (s, s) for n, s in sizes.items()
     }
+
+
+def test_rows_spread_over_cores_give_the_same_outputs(spark, tmp_path, monkeypatch):
+    """A big file's rows are spread over the cores after the parse; line numbers, the dedupe winner and every
+    published value must be what the single-partition run produces."""
+    from ticketcore import spark_transform as tx
+
+    source = tmp_path / "gen.csv"
+    generate_csv(source, rows=3000, seed=21, dirty=0.05)
+    whole = run(spark, job(tmp_path / "whole", source))
+    monkeypatch.setattr(tx, "SPREAD_BYTES", 64 * 1024)  # this ~1 MB file now counts as big
+    assert tx.spread_partitions(source.stat().st_size, spark.sparkContext.defaultParallelism) > 1
+    spread = run(spark, job(tmp_path / "spread", source))
+
+    keys = ("rows_read", "rows_valid", "rows_quarantined", "quarantined_by_reason", "timestamp_formats")
+    assert {k: spread[k] for k in keys} == {k: whole[k] for k in keys}
+    assert quarantined(tmp_path / "spread") == quarantined(tmp_path / "whole")
+    cols = [c for c in published(tmp_path / "whole").column_names if c not in ("_run_id", "_ingested_at")]
+    a = published(tmp_path / "whole").select(cols).to_pandas().sort_values("ticket_id").reset_index(drop=True)
+    b = published(tmp_path / "spread").select(cols).to_pandas().sort_values("ticket_id").reset_index(drop=True)
+    assert len(a) == whole["rows_valid"] and a.equals(b)
+
+
+def test_spread_partitions_one_per_128_mib_at_most_one_per_core():
+    from ticketcore.spark_transform import spread_partitions
+
+    mib = 2**20
+    assert spread_partitions(0, 8) == 1
+    assert spread_partitions(10 * mib, 8) == 1
+    assert spread_partitions(129 * mib, 8) == 2
+    assert spread_partitions(330 * mib, 2) == 2
+    assert spread_partitions(5000 * mib, 8) == 8
