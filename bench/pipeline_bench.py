@@ -67,16 +67,18 @@ def ensure_file(rows: int, seed: int = 101) -> Path:
 
 # ---------------------------------------------------------------- watch latency (runs in a child process)
 def _latency_child(rows: int, files: int) -> None:
-    """Warm up with one file, then time `files` drops from landing to published (manifest written)."""
+    """Warm up as `ticketflow watch` does, then time `files` drops from landing to published (manifest
+    written). Every file counts: the first one separately, so a warm-up that falls short shows."""
     from ticketcore import layout
     from ticketflow.generate import generate_csv
     from ticketflow.local.runtime import LocalRuntime, _warm_spark
+    from ticketflow.local.warmup import warm_up
     from ticketflow.local.watch import Watcher
 
-    _warm_spark()
+    warm_s = warm_up(_warm_spark())
     home = Path(tempfile.mkdtemp(prefix="tf-latency-"))
     sources = []
-    for i in range(files + 1):
+    for i in range(files):
         sources.append(home / f"src{i}.csv")
         generate_csv(sources[-1], rows=rows, seed=500 + i, dirty=0.01)
     results = []
@@ -85,7 +87,7 @@ def _latency_child(rows: int, files: int) -> None:
         watcher = Watcher(rt, poll=0.05, settle=0.2, say=lambda _: None)
         stop = threading.Event()
         threading.Thread(target=watcher.run, args=(stop,), daemon=True).start()
-        for i, src in enumerate(sources):
+        for src in sources:
             tmp = raw / f".{src.name}.uploading"
             tmp.write_bytes(src.read_bytes())
             landed = time.monotonic()
@@ -93,22 +95,24 @@ def _latency_child(rows: int, files: int) -> None:
             manifest = rt.storage.path(layout.manifest_key(layout.RAW_PREFIX + src.name))
             while not manifest.exists():
                 time.sleep(0.02)
-            if i:  # the first file pays the JIT / GX import warm-up
-                results.append(time.monotonic() - landed)
+            results.append(time.monotonic() - landed)
         stop.set()
-    print(json.dumps({"latencies": results}))
+    print(json.dumps({"latencies": results, "warm_up_s": warm_s}))
 
 
-def watch_latency(rows: int, files: int = 3) -> dict[str, float]:
+def watch_latency(rows: int, files: int = 5) -> dict[str, float]:
     _wall, peak, out = run_measured(
         [PY, "-m", "bench.pipeline_bench", "--latency-child", str(rows), str(files)]
     )
-    lat = json.loads(out.strip().splitlines()[-1])["latencies"]
+    doc = json.loads(out.strip().splitlines()[-1])
+    lat = doc["latencies"]
     return {
+        "first_s": lat[0],
         "median_s": statistics.median(lat),
         "max_s": max(lat),
         "min_s": min(lat),
         "files": len(lat),
+        "warm_up_s": doc["warm_up_s"],
         "peak_rss_gb": peak / 1e9,
     }
 
@@ -129,15 +133,19 @@ def run_bench(latency_rows: int = 10_000, scale_rows: int | None = 1_000_000) ->
     cold_wall, _cold_peak, cold = cold_run(small)
     lines += [
         f"`ticketflow watch`, {latency_rows:,}-row files ({small.stat().st_size / 1e6:.1f} MB), landing -> "
-        f"published (manifest written), warm session, {lat['files']} files after one warm-up file:",
+        f"published (manifest written), {lat['files']} files one after another, after the watch's warm-up:",
         "",
         "| measure | seconds |",
         "|---|---|",
+        f"| warm-up at start (the Glue job 3 times and the validation once, on a generated 5k-row file) | "
+        f"{lat['warm_up_s']:.1f} |",
+        f"| watch latency, first file | {lat['first_s']:.2f} |",
         f"| watch latency, median | {lat['median_s']:.2f} |",
         f"| watch latency, min / max | {lat['min_s']:.2f} / {lat['max_s']:.2f} |",
         f"| cold `ticketflow run` of the same file (process wall, JVM start included) | {cold_wall:.2f} |",
         "",
-        f"Target: at most 5 s after the first file. Cold run status {cold['status']}, "
+        "Target: at most 5 s after the first file (here every file counts, the first one included). "
+        f"Cold run status {cold['status']}, "
         f"{cold['rows_published']:,} rows published; peak RSS of the watch process tree "
         f"{lat['peak_rss_gb']:.2f} GB.",
         "",

@@ -16,6 +16,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=2,
         help="the local Glue job's MaxConcurrentRuns (more start later, by the definition's retries)",
     )
+    p.add_argument(
+        "--no-warm-up",
+        action="store_true",
+        help="start watching at once; the first files then pay Spark's code generation and JIT warm-up",
+    )
     p.set_defaults(func=main)
 
 
@@ -26,5 +31,10 @@ def main(args: argparse.Namespace) -> int:
     with LocalRuntime(
         home=args.home, contract=args.contract, max_concurrent_runs=args.max_concurrent_runs
     ) as runtime:
-        _warm_spark()  # start the JVM now, so the first file does not pay for it
+        spark = _warm_spark()  # start the JVM now, so the first file does not pay for it
+        if not args.no_warm_up:
+            from ticketflow.local.warmup import warm_up
+
+            print("warming up: the Glue job and the validation on a small generated file ...", flush=True)
+            print(f"warm after {warm_up(spark, runtime.contract):.1f} s", flush=True)
         return watch_forever(runtime, runtime.home, say=lambda line: print(line, flush=True))
