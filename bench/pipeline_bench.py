@@ -97,14 +97,15 @@ def _latency_child(rows: int, files: int) -> None:
                 time.sleep(0.02)
             results.append(time.monotonic() - landed)
         stop.set()
-    print(json.dumps({"latencies": results, "warm_up_s": warm_s}))
+    print("\n" + json.dumps({"latencies": results, "warm_up_s": warm_s}), flush=True)
 
 
 def watch_latency(rows: int, files: int = 5) -> dict[str, float]:
     _wall, peak, out = run_measured(
         [PY, "-m", "bench.pipeline_bench", "--latency-child", str(rows), str(files)]
     )
-    doc = json.loads(out.strip().splitlines()[-1])
+    # The handlers' Powertools loggers also write JSON lines to stdout: take the child's own line.
+    doc = json.loads(next(line for line in reversed(out.splitlines()) if line.startswith('{"latencies"')))
     lat = doc["latencies"]
     return {
         "first_s": lat[0],
