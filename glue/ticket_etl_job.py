@@ -152,8 +152,7 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
 
     contract = contract or load_contract(args.contract)
     if args.dialect:
-        d = json.loads(args.dialect)
-        dialect = Dialect(**{k: d[k] for k in ("encoding", "bom", "delimiter", "headers", "line_terminator")})
+        dialect = Dialect.from_dict(json.loads(args.dialect))
     else:
         dialect = detect_dialect(read_head(spark, args.source))
     mapping = map_headers(dialect.headers, contract)
@@ -174,9 +173,11 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
             ignoreLeadingWhiteSpace=False,
             ignoreTrailingWhiteSpace=False,
         )
-        .schema(tx.source_schema(mapping))
+        .schema(tx.source_schema(mapping, dialect.trailing_delimiter))
         .csv(args.source)
     )
+    if dialect.trailing_delimiter:
+        raw = tx.drop_trailing_field(raw, dialect.delimiter)
     # The CSV is parsed once, by one task (a multi-line file is not splittable), into the columnar cache;
     # every later pass reads only the cached columns it needs.
     base = tx.blank_missing(tx.with_record_index(raw), contract).persist()

@@ -9,7 +9,8 @@ import codecs
 import csv
 import io
 import re
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, fields
 from itertools import islice
 from typing import Any
 
@@ -44,6 +45,13 @@ class Dialect:
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Dialect:
+        """The inverse of `to_dict` (the inspect step's JSON); a field the JSON lacks keeps its default, so a
+        dialect written before the field existed still reads."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 def detect_encoding(head: bytes) -> tuple[str, bool]:
@@ -112,6 +120,16 @@ def sniff_delimiter(header_line: str, sample: str = "") -> str:
     return max(candidates, key=lambda d: (agreement(d), counts[d]))
 
 
+def has_trailing_delimiter(headers: list[str], records: Iterable[list[str]]) -> bool:
+    """Every line ends with the delimiter: the header's last name is empty (not a column) and each record has
+    that one extra field. When the records of the head do not (most of them are as wide as the named headers),
+    only the header line had a stray delimiter, and the records need no extra column."""
+    if len(headers) < 2 or headers[-1] != "":
+        return False
+    widths = [len(r) for r in records if r]
+    return sum(w == len(headers) for w in widths) >= sum(w == len(headers) - 1 for w in widths)
+
+
 @dataclass(frozen=True)
 class Scan:
     """What a quote-aware walk over CSV text found."""
@@ -162,9 +180,9 @@ def detect_dialect(head: bytes) -> Dialect:
         raise SchemaError(f"empty file: {len(head)} bytes but no header line (only whitespace)")
     first_line = text.splitlines()[0] if text.splitlines() else text
     delimiter = sniff_delimiter(first_line, text)
-    headers = [h.strip() for h in next(csv_reader(text, delimiter))]
-    # A trailing delimiter on every line yields one empty last header: not a column.
-    trailing = len(headers) > 1 and headers[-1] == ""
+    reader = csv_reader(text, delimiter)
+    headers = [h.strip() for h in next(reader)]
+    trailing = has_trailing_delimiter(headers, islice(reader, SNIFF_RECORDS))
     while len(headers) > 1 and headers[-1] == "":
         headers.pop()
     found = scan(text, delimiter)

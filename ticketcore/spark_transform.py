@@ -23,6 +23,7 @@ RECORD = "_record_index"
 REASON = "_error_reason"
 LINE = "_source_line"
 SPAN = "_span"  # physical lines a record covers
+TRAILING = "_trailing_field"  # the field after a trailing delimiter, read and then folded away
 DUPLICATE_SUPERSEDED = "duplicate_superseded"
 WRONG_FIELD_COUNT = "wrong_field_count"
 
@@ -45,10 +46,35 @@ def value(name: str) -> str:
     return f"_v_{name}"
 
 
-def source_schema(mapping: HeaderMapping) -> T.StructType:
-    """Every source column as a string (typing happens after), plus Spark's corrupt-record column."""
+def source_schema(mapping: HeaderMapping, trailing_delimiter: bool = False) -> T.StructType:
+    """Every source column as a string (typing happens after), plus Spark's corrupt-record column. A file whose
+    lines end with the delimiter has one more field per record than headers: read it too (else every record
+    is too wide), and fold it away with `drop_trailing_field`."""
     fields = [T.StructField(raw(n), T.StringType()) for n in mapping.output_names]
-    return T.StructType([*fields, T.StructField(CORRUPT, T.StringType())])
+    extra = [T.StructField(TRAILING, T.StringType())] if trailing_delimiter else []
+    return T.StructType([*fields, *extra, T.StructField(CORRUPT, T.StringType())])
+
+
+def csv_field(v: SparkColumn, delimiter: str) -> SparkColumn:
+    """A value as a CSV writer would put it in a record: quoted (quotes doubled) when it needs quotes."""
+    needs = v.contains('"') | v.contains(delimiter) | v.contains("\n") | v.contains("\r")
+    return F.when(needs, F.concat(F.lit('"'), F.replace(v, F.lit('"'), F.lit('""')), F.lit('"'))).otherwise(
+        F.coalesce(v, F.lit(""))
+    )
+
+
+def drop_trailing_field(df: DataFrame, delimiter: str) -> DataFrame:
+    """Remove the field after a trailing delimiter, right after the read. Empty (or spaces only) is the normal
+    case. A value there sits in a column without a header, one field more than the header names: often a value
+    shifted by an unquoted delimiter, so the record is quarantined as wrong_field_count rather than published
+    with the value dropped. Spark keeps the text of only the records it could not split, so the corrupt-record
+    text of such a record is its fields joined again (quoted where needed; its newlines, so its span, kept)."""
+    extra = F.col(TRAILING)
+    fields = [csv_field(F.col(c), delimiter) for c in df.columns if c.startswith(RAW) or c == TRAILING]
+    too_wide = F.col(CORRUPT).isNull() & (F.trim(extra) != "")
+    return df.withColumn(CORRUPT, F.when(too_wide, F.concat_ws(delimiter, *fields)).otherwise(F.col(CORRUPT))).drop(
+        TRAILING
+    )
 
 
 def with_record_index(df: DataFrame) -> DataFrame:

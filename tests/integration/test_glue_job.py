@@ -11,6 +11,7 @@ import pytest
 
 from glue.ticket_etl_job import JobArgs, run
 from ticketcore.contract import SchemaError, load_contract
+from ticketcore.dialect import detect_dialect
 from ticketflow.generate import generate_csv
 
 pytestmark = pytest.mark.spark
@@ -227,3 +228,23 @@ def test_concurrent_runs_in_one_session_keep_their_own_counts(spark, tmp_path):
     assert {n: (r["rows_read"], r["rows_valid"]) for n, r in reports.items()} == {
         n: (s, s) for n, s in sizes.items()
     }
+
+
+def test_trailing_delimiter_file_with_the_inspect_dialect(spark, tmp_path):
+    # Every line ends with `;`; line 3 has a value after its last delimiter, in a column without a header.
+    source = tmp_path / "trailing.csv"
+    source.write_bytes(
+        b"Ticket ID;Created At;Subject;\n"
+        b"T1;2024-01-02;first;\n"
+        b"T2;2024-01-03;second;stray\n"
+        b"T3;2024-01-04;\"third; quoted\";\n"
+    )
+    dialect = detect_dialect(source.read_bytes())
+    assert dialect.trailing_delimiter is True
+    report = run(spark, job(tmp_path, source, dialect=json.dumps(dialect.to_dict())))
+    assert report["dialect"]["trailing_delimiter"] is True
+    table = published(tmp_path).to_pandas().set_index("ticket_id")
+    assert table.subject.to_dict() == {"T1": "first", "T3": "third; quoted"}
+    assert report["quarantined_by_reason"] == {"wrong_field_count": 1}
+    [row] = quarantined(tmp_path)
+    assert (row["Ticket ID"], row["_source_line"], row["_raw_record"]) == ("T2", "3", "T2;2024-01-03;second;stray")

@@ -199,3 +199,22 @@ def test_derive_resolution_hours_and_partitions(spark, contract):
         "run-1",
         "support_ticket/raw/x.csv",
     )
+
+
+def test_trailing_field_is_dropped_and_a_value_there_makes_the_record_too_wide(spark, contract):
+    mapping = map_headers(["Ticket ID", "Created At", "Subject"], contract)
+    schema = tx.source_schema(mapping, trailing_delimiter=True)
+    assert schema.names == ["_raw_ticket_id", "_raw_created_at", "_raw_subject", tx.TRAILING, tx.CORRUPT]
+    rows = [
+        ("T1", "2024-01-01", "plain", None, None),  # `T1,2024-01-01,plain,`: the usual empty trailing field
+        ("T2", "2024-01-01", "padded", "  ", None),  # spaces only: nothing there
+        ("T3", "2024-01-01", 'say "hi", twice\nagain', "extra", None),  # a value without a header: too wide
+        ("T4", None, None, None, "T4,x,,,,"),  # already too wide for Spark: its own text is kept
+    ]
+    out = tx.drop_trailing_field(spark.createDataFrame(rows, schema), ",")
+    assert out.columns == ["_raw_ticket_id", "_raw_created_at", "_raw_subject", tx.CORRUPT]
+    got = {r["_raw_ticket_id"]: r[tx.CORRUPT] for r in out.collect()}
+    assert got == {"T1": None, "T2": None, "T3": 'T3,2024-01-01,"say ""hi"", twice\nagain",extra', "T4": "T4,x,,,,"}
+    # The rebuilt text keeps the value's newline, so the record still spans two lines.
+    spans = {r["_raw_ticket_id"]: r[tx.SPAN] for r in tx.with_record_index(out).collect()}
+    assert spans == {"T1": 1, "T2": 1, "T3": 2, "T4": 1}
