@@ -172,10 +172,14 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
             enforceSchema=True,
             ignoreLeadingWhiteSpace=False,
             ignoreTrailingWhiteSpace=False,
+            # Without it the reader takes the first line's ending as the only one: "\n" ends every record.
+            **({"lineSep": "\n"} if dialect.line_terminator == "mixed" else {}),
         )
         .schema(tx.source_schema(mapping, dialect.trailing_delimiter))
         .csv(args.source)
     )
+    if dialect.line_terminator == "mixed":
+        raw = tx.strip_record_cr(raw)
     if dialect.trailing_delimiter:
         raw = tx.drop_trailing_field(raw, dialect.delimiter)
     # The CSV is parsed once, by one task (a multi-line file is not splittable), into the columnar cache;

@@ -55,6 +55,21 @@ def source_schema(mapping: HeaderMapping, trailing_delimiter: bool = False) -> T
     return T.StructType([*fields, *extra, T.StructField(CORRUPT, T.StringType())])
 
 
+def strip_record_cr(df: DataFrame) -> DataFrame:
+    """Mixed line endings are read with lineSep="\n", so a "\r\n"-ended record keeps its "\r" at the end of its
+    last field (when unquoted: the reader drops it after a closing quote) and of its corrupt-record text: remove
+    one, right after the read. A field left empty is null, as Spark reads an empty field. A "\r\n" inside a
+    quoted value is data and stays ("\n" alone is counted for line numbers, so they hold). The one case this
+    cannot tell apart: a quoted last value ending in "\r" on a "\n"-ended record loses that "\r"."""
+
+    def strip(c: str) -> SparkColumn:
+        v = F.col(c)
+        return F.when(v == "\r", None).when(v.endswith("\r"), v.substr(F.lit(1), F.length(v) - 1)).otherwise(v)
+
+    last = [c for c in df.columns if c != CORRUPT][-1]
+    return df.withColumns({last: strip(last), CORRUPT: strip(CORRUPT)})
+
+
 def csv_field(v: SparkColumn, delimiter: str) -> SparkColumn:
     """A value as a CSV writer would put it in a record: quoted (quotes doubled) when it needs quotes."""
     needs = v.contains('"') | v.contains(delimiter) | v.contains("\n") | v.contains("\r")

@@ -248,3 +248,31 @@ def test_trailing_delimiter_file_with_the_inspect_dialect(spark, tmp_path):
     assert report["quarantined_by_reason"] == {"wrong_field_count": 1}
     [row] = quarantined(tmp_path)
     assert (row["Ticket ID"], row["_source_line"], row["_raw_record"]) == ("T2", "3", "T2;2024-01-03;second;stray")
+
+
+def test_mixed_line_endings(spark, tmp_path):
+    source = tmp_path / "mixed.csv"
+    source.write_bytes(
+        b"Ticket ID,Created At,Description,Tags\r\n"
+        b'T1,2024-01-02,"two\r\nlines",vip\n'  # lines 2-3; a "\r\n" inside quotes is data
+        b"T2,2024-01-03,plain,billing;vip\r\n"  # line 4
+        b'T3,2024-01-04,x,"quoted, last"\r\n'  # line 5
+        b"T4,2024-01-05,too,many,fields\r\n"  # line 6: quarantined
+        b"T5,2024-01-06,empty tags,\r\n"  # line 7
+        b"T6,2024-01-07,last,vip\n"  # line 8
+    )
+    dialect = detect_dialect(source.read_bytes())
+    assert dialect.line_terminator == "mixed"
+    report = run(spark, job(tmp_path, source, dialect=json.dumps(dialect.to_dict())))
+    table = published(tmp_path).to_pandas().set_index("ticket_id")
+    assert table.description.to_dict() == {
+        "T1": "two\r\nlines", "T2": "plain", "T3": "x", "T5": "empty tags", "T6": "last"
+    }
+    tags = {k: (None if v is None else list(v)) for k, v in table.tags.to_dict().items()}
+    assert tags == {"T1": ["vip"], "T2": ["billing", "vip"], "T3": ["quoted", "last"], "T5": None, "T6": ["vip"]}
+    assert table._source_line.to_dict() == {"T1": 2, "T2": 4, "T3": 5, "T5": 7, "T6": 8}
+    [row] = quarantined(tmp_path)
+    assert (row["_error_reason"], row["_source_line"], row["_raw_record"]) == (
+        "wrong_field_count", "6", "T4,2024-01-05,too,many,fields"
+    )
+    assert report["rows_read"] == 6

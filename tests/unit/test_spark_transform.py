@@ -218,3 +218,29 @@ def test_trailing_field_is_dropped_and_a_value_there_makes_the_record_too_wide(s
     # The rebuilt text keeps the value's newline, so the record still spans two lines.
     spans = {r["_raw_ticket_id"]: r[tx.SPAN] for r in tx.with_record_index(out).collect()}
     assert spans == {"T1": 1, "T2": 1, "T3": 2, "T4": 1}
+
+
+def test_strip_record_cr_takes_one_cr_off_the_last_field_and_the_corrupt_text(spark, contract):
+    mapping = map_headers(["Ticket ID", "Created At", "Tags"], contract)
+    rows = [
+        ("T1", "a\rb", "vip\r", None),  # "\r\n"-ended: its "\r" is left on the last field
+        ("T2", "x", "\r", None),  # an empty last field on a "\r\n"-ended line
+        ("T3", "x", "two\r\nlines", None),  # a "\r\n" inside a quoted value is data
+        ("T4", "x", "vip\r\r", None),  # only one "\r" belongs to the line ending
+        ("T5", None, None, "T5,x,y,z\r"),  # too wide: its raw text has the "\r" too
+        ("T6", "x", None, None),
+    ]
+    out = tx.strip_record_cr(spark.createDataFrame(rows, tx.source_schema(mapping)))
+    got = {r["_raw_ticket_id"]: (r["_raw_created_at"], r["_raw_tags"], r[tx.CORRUPT]) for r in out.collect()}
+    assert got == {
+        "T1": ("a\rb", "vip", None),
+        "T2": ("x", None, None),
+        "T3": ("x", "two\r\nlines", None),
+        "T4": ("x", "vip\r", None),
+        "T5": (None, None, "T5,x,y,z"),
+        "T6": ("x", None, None),
+    }
+    # With a trailing delimiter the "\r" is on the extra field, the last one read.
+    trailing = tx.source_schema(mapping, trailing_delimiter=True)
+    out = tx.strip_record_cr(spark.createDataFrame([("T1", "x", "vip", "\r", None)], trailing))
+    assert tuple(out.first()) == ("T1", "x", "vip", None, None)
