@@ -26,6 +26,7 @@ SPAN = "_span"  # physical lines a record covers
 TRAILING = "_trailing_field"  # the field after a trailing delimiter, read and then folded away
 DUPLICATE_SUPERSEDED = "duplicate_superseded"
 WRONG_FIELD_COUNT = "wrong_field_count"
+UNTERMINATED_QUOTE = "unterminated_quote"
 
 LINEAGE = ["_source_key", LINE, "_run_id", "_ingested_at"]
 SPARK_TYPES = {
@@ -301,16 +302,20 @@ def supersede_duplicates(valid: DataFrame) -> DataFrame:
     )
 
 
-def record_outcomes(classified: DataFrame, header_lines: int = 1) -> DataFrame:
+def record_outcomes(classified: DataFrame, header_lines: int = 1, open_quote_line: int | None = None) -> DataFrame:
     """(record, source line, final error reason) for every record: the two questions that need the whole
-    file (where does a record start, which duplicate wins), answered on five narrow columns."""
+    file (where does a record start, which duplicate wins), answered on five narrow columns.
+
+    `open_quote_line`: where a quoted value opens that is still open at the end of the file (the job's scan of
+    the whole object). The reader took the rest of the file into that value, so the record covering that line
+    is quarantined as unterminated_quote, whatever else it looks like, and takes no part in the dedupe."""
     narrow = classified.select(RECORD, SPAN, REASON, "ticket_id", "updated_at")
+    lined = narrow.select("*", source_lines(narrow, header_lines).alias(LINE))
+    if open_quote_line is not None:
+        covers = (F.col(LINE) <= open_quote_line) & (F.col(LINE) + F.col(SPAN) > open_quote_line)
+        lined = lined.withColumn(REASON, F.when(covers, F.lit(UNTERMINATED_QUOTE)).otherwise(F.col(REASON)))
     dup = superseded(F.col(REASON).isNull())
-    return narrow.select(
-        RECORD,
-        source_lines(narrow, header_lines).alias(LINE),
-        F.when(dup, F.lit(DUPLICATE_SUPERSEDED)).otherwise(F.col(REASON)).alias(REASON),
-    )
+    return lined.select(RECORD, LINE, F.when(dup, F.lit(DUPLICATE_SUPERSEDED)).otherwise(F.col(REASON)).alias(REASON))
 
 
 def possible_reasons(contract: Contract, info: TypedColumns) -> list[str]:
@@ -320,7 +325,7 @@ def possible_reasons(contract: Contract, info: TypedColumns) -> list[str]:
         if name in info.coerced_flags:
             reasons.append(f"unparseable_required:{name}")
         reasons.append(f"missing_required:{name}")
-    return [*reasons, DUPLICATE_SUPERSEDED]
+    return [*reasons, UNTERMINATED_QUOTE, DUPLICATE_SUPERSEDED]
 
 
 def derive(df: DataFrame, run_id: str, source_key: str, ingested_at: str) -> DataFrame:

@@ -11,7 +11,7 @@ import pytest
 
 from glue.ticket_etl_job import JobArgs, run
 from ticketcore.contract import SchemaError, load_contract
-from ticketcore.dialect import detect_dialect
+from ticketcore.dialect import HEAD_BYTES, detect_dialect
 from ticketflow.generate import generate_csv
 
 pytestmark = pytest.mark.spark
@@ -276,3 +276,24 @@ def test_mixed_line_endings(spark, tmp_path):
         "wrong_field_count", "6", "T4,2024-01-05,too,many,fields"
     )
     assert report["rows_read"] == 6
+
+
+def test_a_quote_left_open_after_the_inspected_head_is_quarantined(spark, tmp_path):
+    # Inspect reads the first 256 KiB only; here the quote opens on line 8002 (past the head), in a middle
+    # column, and is never closed: the reader takes the rest of the file into that value.
+    record = "T{0},2024-01-02,2024-01-03,{1}\n"
+    head = "".join(record.format(i, f'"described at length, on line {2 + 2 * i}\nand the next"') for i in range(4000))
+    assert len(head.encode()) > HEAD_BYTES
+    tail = 'T1,2024-01-04,2024-01-09,"never closed\nT9001,2024-01-05,2024-01-06,x\nT9002,2024-01-05,2024-01-06,y\n'
+    source = tmp_path / "open_quote.csv"
+    source.write_text("Ticket ID,Created At,Updated At,Description\n" + head + tail, encoding="utf-8")
+    dialect = detect_dialect(source.read_bytes()[:HEAD_BYTES])
+    report = run(spark, job(tmp_path, source, dialect=json.dumps(dialect.to_dict())))
+    assert (report["rows_read"], report["rows_valid"], report["rows_quarantined"]) == (4001, 4000, 1)
+    assert report["quarantined_by_reason"] == {"unterminated_quote": 1} and report["reconciled"] is True
+    [row] = quarantined(tmp_path)
+    assert (row["Ticket ID"], row["_source_line"], row["_error_reason"]) == ("T1", "8002", "unterminated_quote")
+    # Its ticket id repeats T1 with a later update: it must not supersede the good T1 on line 4.
+    table = published(tmp_path).to_pandas().set_index("ticket_id")
+    assert table.loc["T1"]._source_line == 4 and "T9001" not in table.index
+    assert "quote_scan" in report["timings_seconds"]

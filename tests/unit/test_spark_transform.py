@@ -244,3 +244,25 @@ def test_strip_record_cr_takes_one_cr_off_the_last_field_and_the_corrupt_text(sp
     trailing = tx.source_schema(mapping, trailing_delimiter=True)
     out = tx.strip_record_cr(spark.createDataFrame([("T1", "x", "vip", "\r", None)], trailing))
     assert tuple(out.first()) == ("T1", "x", "vip", None, None)
+
+
+def test_record_outcomes_quarantine_the_record_holding_an_open_quote(spark, contract):
+    headers = ["Ticket ID", "Created At", "Updated At", "Description"]
+    rows = [
+        ("T1", "2024-01-01", "2024-01-02", "x"),  # line 2: would be superseded by line 4's later update
+        ("T2", "2024-01-01", None, "one\ntwo"),  # lines 3-4
+        ("T1", "2024-01-01", "2024-01-09", "open\nand the rest\nof the file"),  # lines 5-7: its quote never closed
+    ]
+    typed, info, _ = typed_rows(spark, contract, headers, rows)
+    classified = tx.classify(typed, contract, info)
+
+    def outcomes(open_quote_line):
+        got = tx.record_outcomes(classified, open_quote_line=open_quote_line).collect()
+        return {r[tx.LINE]: r[tx.REASON] for r in got}
+
+    assert outcomes(None) == {2: "duplicate_superseded", 3: None, 5: None}
+    # The quote may open on any line of the record (here its second): the record covering that line goes.
+    # It takes no part in the dedupe, so line 2 is published.
+    for line in (5, 6):
+        assert outcomes(line) == {2: None, 3: None, 5: "unterminated_quote"}
+    assert "unterminated_quote" in tx.possible_reasons(contract, info)
