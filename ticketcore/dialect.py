@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import io
 import re
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, fields
 from itertools import islice
 from typing import Any
 
@@ -44,6 +46,13 @@ class Dialect:
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Dialect:
+        """The inverse of `to_dict` (the inspect step's JSON); a field the JSON lacks keeps its default, so a
+        dialect written before the field existed still reads."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 def detect_encoding(head: bytes) -> tuple[str, bool]:
@@ -112,6 +121,16 @@ def sniff_delimiter(header_line: str, sample: str = "") -> str:
     return max(candidates, key=lambda d: (agreement(d), counts[d]))
 
 
+def has_trailing_delimiter(headers: list[str], records: Iterable[list[str]]) -> bool:
+    """Every line ends with the delimiter: the header's last name is empty (not a column) and each record has
+    that one extra field. When the records of the head do not (most of them are as wide as the named headers),
+    only the header line had a stray delimiter, and the records need no extra column."""
+    if len(headers) < 2 or headers[-1] != "":
+        return False
+    widths = [len(r) for r in records if r]
+    return sum(w == len(headers) for w in widths) >= sum(w == len(headers) - 1 for w in widths)
+
+
 @dataclass(frozen=True)
 class Scan:
     """What a quote-aware walk over CSV text found."""
@@ -121,39 +140,102 @@ class Scan:
     open_quote_line: int | None  # the line a quoted value opens on that is still open at the end of the text
 
 
+# The rest of a quoted value after its opening quote: `""` is a quote inside it; up to the closing quote or the
+# end of the text. Possessive: a lone `"` always closes, never backtracked into.
+_QUOTED_BODY = r'[^"]*+(?:""[^"]*+)*+'
+
+
+@functools.lru_cache
+def _quoted_value(delimiter: str) -> re.Pattern[str]:
+    """A quoted value: a quote at the start of a field (after the delimiter or a newline, or first in the text),
+    checked behind the quote so that the search jumps from quote to quote. Group 1 is its closing quote."""
+    field_end = re.escape(delimiter) + "\n"
+    return re.compile(f'"(?<![^{field_end}]"){_QUOTED_BODY}(?:(")|\\Z)')
+
+
+_REST_OF_QUOTED = re.compile(_QUOTED_BODY)
+
+
+class QuoteScanner:
+    """`scan`, resumable: feed the text in pieces, in order (a whole object, streamed, in constant memory), then
+    `result()` is what `scan` of the whole text gives. Regular expressions jump from quoted value to quoted value
+    and `str.count` counts lines, so a piece costs a few passes in C and one Python step per quoted value."""
+
+    def __init__(self, delimiter: str) -> None:
+        self._delimiter = delimiter
+        self._quoted = _quoted_value(delimiter)
+        self._line = 1  # the line the next piece starts on
+        self._nl = self._crlf = 0  # outside quoted values
+        self._open_line: int | None = None  # a quoted value is open at the end of what was fed: where it opened
+        # The last character fed closed the quoted value that opened on line `_closed_line`: a `"` first in
+        # the next piece makes the two one `""`, and the value goes on.
+        self._closed_line: int | None = None
+        self._last = "\n"  # the last character fed; nothing fed yet is the start of a field
+
+    def feed(self, text: str) -> None:
+        if not text:
+            return
+        n, pos, inside_nl, inside_crlf = len(text), 0, 0, 0
+        if self._closed_line is not None and text[0] == '"':
+            self._open_line, pos = self._closed_line, 1
+        self._closed_line = None
+        if self._open_line is not None:
+            match = _REST_OF_QUOTED.match(text, pos)
+            pos = match.end() if match else pos  # it always matches, maybe nothing
+            inside_nl, inside_crlf = text.count("\n", 0, pos), text.count("\r\n", 0, pos)
+            if pos < n:  # its closing quote
+                self._closed_line = self._open_line if pos + 1 == n else None
+                self._open_line, pos = None, pos + 1
+        elif text[0] == "\n" and self._last == "\r":
+            self._crlf += 1  # a "\r\n" split between two pieces
+        elif text[0] == '"' and self._last not in (self._delimiter, "\n"):
+            pos = 1  # a quote after other characters is data (the look-behind cannot see the previous piece)
+        if self._open_line is None:
+            for m in self._quoted.finditer(text, pos):
+                start, end = m.span()
+                inside_nl += text.count("\n", start, end)
+                inside_crlf += text.count("\r\n", start, end)
+                if m.group(1) is None:  # runs to the end of the piece: the last match
+                    self._open_line = self._line + text.count("\n", 0, start)
+                elif end == n:
+                    self._closed_line = self._line + text.count("\n", 0, start)
+        lines = text.count("\n")
+        self._nl += lines - inside_nl
+        self._crlf += text.count("\r\n") - inside_crlf
+        self._line += lines
+        self._last = text[-1]
+
+    def result(self) -> Scan:
+        return Scan(self._crlf, self._nl - self._crlf, self._open_line)
+
+
 def scan(text: str, delimiter: str) -> Scan:
     """Walk `text` the way the CSV readers do: a quote opens a quoted value only at the start of a field, `""`
     inside one is a quote, and newlines inside one are data. Lines are counted by `\\n`, as the job does."""
-    special = re.compile("[" + re.escape(delimiter) + '"\r\n]')
-    crlf = lf = 0
-    line, i, n = 1, 0, len(text)
-    field_start = True
-    while i < n:
-        if field_start and text[i] == '"':
-            j = i + 1
-            while True:
-                k = text.find('"', j)
-                if k < 0:
-                    return Scan(crlf, lf, line)
-                if k + 1 < n and text[k + 1] == '"':
-                    j = k + 2
-                    continue
-                break
-            line += text.count("\n", i, k)
-            i, field_start = k + 1, False
-            continue
-        m = special.search(text, i)
-        if m is None:
-            break
-        ch, i = m.group(), m.end()
-        if ch == "\n":
-            lf, line, field_start = lf + 1, line + 1, True
-        elif ch == "\r" and text.startswith("\n", i):
-            crlf, line, i, field_start = crlf + 1, line + 1, i + 1, True
-        else:
-            # A delimiter starts a field; a quote after other characters, or a lone CR, is data.
-            field_start = ch == delimiter
-    return Scan(crlf, lf, None)
+    scanner = QuoteScanner(delimiter)
+    scanner.feed(text)
+    return scanner.result()
+
+
+# Encodings in which every byte below 0x80 is that ASCII character, alone: quotes, newlines and delimiters
+# (all ASCII) are found in the bytes decoded as Latin-1, one character per byte, without decoding them.
+_ASCII_BYTES = ("utf-8", "utf-8-sig", "cp1252")
+
+
+def scan_stream(pieces: Iterable[bytes], encoding: str, delimiter: str) -> Scan:
+    """`scan` of a whole encoded object that arrives in pieces (as `detect_dialect` found it: `encoding`,
+    `delimiter`), holding one piece at a time. Other encodings (UTF-16) are decoded incrementally."""
+    scanner = QuoteScanner(delimiter)
+    decode = codecs.getincrementaldecoder("latin-1" if encoding in _ASCII_BYTES else encoding)(errors="replace").decode
+    first = True
+    for piece in pieces:
+        text = decode(piece)
+        if first and text:
+            # The BOM is not text (`decode_head` drops it too): as Latin-1 a UTF-8 BOM is three characters.
+            text = text.removeprefix("\xef\xbb\xbf" if encoding in _ASCII_BYTES else "\ufeff")
+            first = False
+        scanner.feed(text)
+    return scanner.result()
 
 
 def detect_dialect(head: bytes) -> Dialect:
@@ -162,9 +244,9 @@ def detect_dialect(head: bytes) -> Dialect:
         raise SchemaError(f"empty file: {len(head)} bytes but no header line (only whitespace)")
     first_line = text.splitlines()[0] if text.splitlines() else text
     delimiter = sniff_delimiter(first_line, text)
-    headers = [h.strip() for h in next(csv_reader(text, delimiter))]
-    # A trailing delimiter on every line yields one empty last header: not a column.
-    trailing = len(headers) > 1 and headers[-1] == ""
+    reader = csv_reader(text, delimiter)
+    headers = [h.strip() for h in next(reader)]
+    trailing = has_trailing_delimiter(headers, islice(reader, SNIFF_RECORDS))
     while len(headers) > 1 and headers[-1] == "":
         headers.pop()
     found = scan(text, delimiter)

@@ -23,8 +23,10 @@ RECORD = "_record_index"
 REASON = "_error_reason"
 LINE = "_source_line"
 SPAN = "_span"  # physical lines a record covers
+TRAILING = "_trailing_field"  # the field after a trailing delimiter, read and then folded away
 DUPLICATE_SUPERSEDED = "duplicate_superseded"
 WRONG_FIELD_COUNT = "wrong_field_count"
+UNTERMINATED_QUOTE = "unterminated_quote"
 
 LINEAGE = ["_source_key", LINE, "_run_id", "_ingested_at"]
 SPARK_TYPES = {
@@ -45,10 +47,50 @@ def value(name: str) -> str:
     return f"_v_{name}"
 
 
-def source_schema(mapping: HeaderMapping) -> T.StructType:
-    """Every source column as a string (typing happens after), plus Spark's corrupt-record column."""
+def source_schema(mapping: HeaderMapping, trailing_delimiter: bool = False) -> T.StructType:
+    """Every source column as a string (typing happens after), plus Spark's corrupt-record column. A file whose
+    lines end with the delimiter has one more field per record than headers: read it too (else every record
+    is too wide), and fold it away with `drop_trailing_field`."""
     fields = [T.StructField(raw(n), T.StringType()) for n in mapping.output_names]
-    return T.StructType([*fields, T.StructField(CORRUPT, T.StringType())])
+    extra = [T.StructField(TRAILING, T.StringType())] if trailing_delimiter else []
+    return T.StructType([*fields, *extra, T.StructField(CORRUPT, T.StringType())])
+
+
+def strip_record_cr(df: DataFrame) -> DataFrame:
+    """Mixed line endings are read with lineSep="\n", so a "\r\n"-ended record keeps its "\r" at the end of its
+    last field (when unquoted: the reader drops it after a closing quote) and of its corrupt-record text: remove
+    one, right after the read. A field left empty is null, as Spark reads an empty field. A "\r\n" inside a
+    quoted value is data and stays ("\n" alone is counted for line numbers, so they hold). The one case this
+    cannot tell apart: a quoted last value ending in "\r" on a "\n"-ended record loses that "\r"."""
+
+    def strip(c: str) -> SparkColumn:
+        v = F.col(c)
+        return F.when(v == "\r", None).when(v.endswith("\r"), v.substr(F.lit(1), F.length(v) - 1)).otherwise(v)
+
+    last = [c for c in df.columns if c != CORRUPT][-1]
+    return df.withColumns({last: strip(last), CORRUPT: strip(CORRUPT)})
+
+
+def csv_field(v: SparkColumn, delimiter: str) -> SparkColumn:
+    """A value as a CSV writer would put it in a record: quoted (quotes doubled) when it needs quotes."""
+    needs = v.contains('"') | v.contains(delimiter) | v.contains("\n") | v.contains("\r")
+    return F.when(needs, F.concat(F.lit('"'), F.replace(v, F.lit('"'), F.lit('""')), F.lit('"'))).otherwise(
+        F.coalesce(v, F.lit(""))
+    )
+
+
+def drop_trailing_field(df: DataFrame, delimiter: str) -> DataFrame:
+    """Remove the field after a trailing delimiter, right after the read. Empty (or spaces only) is the normal
+    case. A value there sits in a column without a header, one field more than the header names: often a value
+    shifted by an unquoted delimiter, so the record is quarantined as wrong_field_count rather than published
+    with the value dropped. Spark keeps the text of only the records it could not split, so the corrupt-record
+    text of such a record is its fields joined again (quoted where needed; its newlines, so its span, kept)."""
+    extra = F.col(TRAILING)
+    fields = [csv_field(F.col(c), delimiter) for c in df.columns if c.startswith(RAW) or c == TRAILING]
+    too_wide = F.col(CORRUPT).isNull() & (F.trim(extra) != "")
+    return df.withColumn(CORRUPT, F.when(too_wide, F.concat_ws(delimiter, *fields)).otherwise(F.col(CORRUPT))).drop(
+        TRAILING
+    )
 
 
 def with_record_index(df: DataFrame) -> DataFrame:
@@ -269,16 +311,20 @@ def supersede_duplicates(valid: DataFrame) -> DataFrame:
     )
 
 
-def record_outcomes(classified: DataFrame, header_lines: int = 1) -> DataFrame:
+def record_outcomes(classified: DataFrame, header_lines: int = 1, open_quote_line: int | None = None) -> DataFrame:
     """(record, source line, final error reason) for every record: the two questions that need the whole
-    file (where does a record start, which duplicate wins), answered on five narrow columns."""
+    file (where does a record start, which duplicate wins), answered on five narrow columns.
+
+    `open_quote_line`: where a quoted value opens that is still open at the end of the file (the job's scan of
+    the whole object). The reader took the rest of the file into that value, so the record covering that line
+    is quarantined as unterminated_quote, whatever else it looks like, and takes no part in the dedupe."""
     narrow = classified.select(RECORD, SPAN, REASON, "ticket_id", "updated_at")
+    lined = narrow.select("*", source_lines(narrow, header_lines).alias(LINE))
+    if open_quote_line is not None:
+        covers = (F.col(LINE) <= open_quote_line) & (F.col(LINE) + F.col(SPAN) > open_quote_line)
+        lined = lined.withColumn(REASON, F.when(covers, F.lit(UNTERMINATED_QUOTE)).otherwise(F.col(REASON)))
     dup = superseded(F.col(REASON).isNull())
-    return narrow.select(
-        RECORD,
-        source_lines(narrow, header_lines).alias(LINE),
-        F.when(dup, F.lit(DUPLICATE_SUPERSEDED)).otherwise(F.col(REASON)).alias(REASON),
-    )
+    return lined.select(RECORD, LINE, F.when(dup, F.lit(DUPLICATE_SUPERSEDED)).otherwise(F.col(REASON)).alias(REASON))
 
 
 def possible_reasons(contract: Contract, info: TypedColumns) -> list[str]:
@@ -288,7 +334,7 @@ def possible_reasons(contract: Contract, info: TypedColumns) -> list[str]:
         if name in info.coerced_flags:
             reasons.append(f"unparseable_required:{name}")
         reasons.append(f"missing_required:{name}")
-    return [*reasons, DUPLICATE_SUPERSEDED]
+    return [*reasons, UNTERMINATED_QUOTE, DUPLICATE_SUPERSEDED]
 
 
 def derive(df: DataFrame, run_id: str, source_key: str, ingested_at: str) -> DataFrame:

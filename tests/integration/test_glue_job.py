@@ -11,6 +11,7 @@ import pytest
 
 from glue.ticket_etl_job import JobArgs, run
 from ticketcore.contract import SchemaError, load_contract
+from ticketcore.dialect import HEAD_BYTES, detect_dialect
 from ticketflow.generate import generate_csv
 
 pytestmark = pytest.mark.spark
@@ -259,3 +260,88 @@ def test_spread_partitions_one_per_128_mib_at_most_one_per_core():
     assert spread_partitions(129 * mib, 8) == 2
     assert spread_partitions(330 * mib, 2) == 2
     assert spread_partitions(5000 * mib, 8) == 8
+
+
+def test_trailing_delimiter_file_with_the_inspect_dialect(spark, tmp_path):
+    # Every line ends with `;`; line 3 has a value after its last delimiter, in a column without a header.
+    source = tmp_path / "trailing.csv"
+    source.write_bytes(
+        b"Ticket ID;Created At;Subject;\n"
+        b"T1;2024-01-02;first;\n"
+        b"T2;2024-01-03;second;stray\n"
+        b"T3;2024-01-04;\"third; quoted\";\n"
+    )
+    dialect = detect_dialect(source.read_bytes())
+    assert dialect.trailing_delimiter is True
+    report = run(spark, job(tmp_path, source, dialect=json.dumps(dialect.to_dict())))
+    assert report["dialect"]["trailing_delimiter"] is True
+    table = published(tmp_path).to_pandas().set_index("ticket_id")
+    assert table.subject.to_dict() == {"T1": "first", "T3": "third; quoted"}
+    assert report["quarantined_by_reason"] == {"wrong_field_count": 1}
+    [row] = quarantined(tmp_path)
+    assert (row["Ticket ID"], row["_source_line"], row["_raw_record"]) == ("T2", "3", "T2;2024-01-03;second;stray")
+
+
+def test_mixed_line_endings(spark, tmp_path):
+    source = tmp_path / "mixed.csv"
+    source.write_bytes(
+        b"Ticket ID,Created At,Description,Tags\r\n"
+        b'T1,2024-01-02,"two\r\nlines",vip\n'  # lines 2-3; a "\r\n" inside quotes is data
+        b"T2,2024-01-03,plain,billing;vip\r\n"  # line 4
+        b'T3,2024-01-04,x,"quoted, last"\r\n'  # line 5
+        b"T4,2024-01-05,too,many,fields\r\n"  # line 6: quarantined
+        b"T5,2024-01-06,empty tags,\r\n"  # line 7
+        b"T6,2024-01-07,last,vip\n"  # line 8
+    )
+    dialect = detect_dialect(source.read_bytes())
+    assert dialect.line_terminator == "mixed"
+    report = run(spark, job(tmp_path, source, dialect=json.dumps(dialect.to_dict())))
+    table = published(tmp_path).to_pandas().set_index("ticket_id")
+    assert table.description.to_dict() == {
+        "T1": "two\r\nlines", "T2": "plain", "T3": "x", "T5": "empty tags", "T6": "last"
+    }
+    tags = {k: (None if v is None else list(v)) for k, v in table.tags.to_dict().items()}
+    assert tags == {"T1": ["vip"], "T2": ["billing", "vip"], "T3": ["quoted", "last"], "T5": None, "T6": ["vip"]}
+    assert table._source_line.to_dict() == {"T1": 2, "T2": 4, "T3": 5, "T5": 7, "T6": 8}
+    [row] = quarantined(tmp_path)
+    assert (row["_error_reason"], row["_source_line"], row["_raw_record"]) == (
+        "wrong_field_count", "6", "T4,2024-01-05,too,many,fields"
+    )
+    assert report["rows_read"] == 6
+
+
+def test_a_quote_left_open_after_the_inspected_head_is_quarantined(spark, tmp_path):
+    # Inspect reads the first 256 KiB only; here the quote opens on line 8002 (past the head), in a middle
+    # column, and is never closed: the reader takes the rest of the file into that value.
+    record = "T{0},2024-01-02,2024-01-03,{1}\n"
+    head = "".join(record.format(i, f'"described at length, on line {2 + 2 * i}\nand the next"') for i in range(4000))
+    assert len(head.encode()) > HEAD_BYTES
+    tail = 'T1,2024-01-04,2024-01-09,"never closed\nT9001,2024-01-05,2024-01-06,x\nT9002,2024-01-05,2024-01-06,y\n'
+    source = tmp_path / "open_quote.csv"
+    source.write_text("Ticket ID,Created At,Updated At,Description\n" + head + tail, encoding="utf-8")
+    dialect = detect_dialect(source.read_bytes()[:HEAD_BYTES])
+    report = run(spark, job(tmp_path, source, dialect=json.dumps(dialect.to_dict())))
+    assert (report["rows_read"], report["rows_valid"], report["rows_quarantined"]) == (4001, 4000, 1)
+    assert report["quarantined_by_reason"] == {"unterminated_quote": 1} and report["reconciled"] is True
+    [row] = quarantined(tmp_path)
+    assert (row["Ticket ID"], row["_source_line"], row["_error_reason"]) == ("T1", "8002", "unterminated_quote")
+    # Its ticket id repeats T1 with a later update: it must not supersede the good T1 on line 4.
+    table = published(tmp_path).to_pandas().set_index("ticket_id")
+    assert table.loc["T1"]._source_line == 4 and "T9001" not in table.index
+    assert "quote_scan" in report["timings_seconds"]
+
+
+def test_source_pieces_are_the_exact_bytes_both_ways(spark, tmp_path):
+    """The quote scan reads the object in pieces: directly for a local file, through Hadoop's FileSystem (and
+    py4j) for s3:// on Glue. Both must give every byte, in order, whatever the piece size."""
+    from glue.ticket_etl_job import _fs_path, hadoop_pieces, read_pieces
+
+    data = bytes(range(256)) * 1000 + "é\r\n\"".encode() * 3
+    source = tmp_path / "bytes.csv"
+    source.write_bytes(data)
+    fs, path = _fs_path(spark, str(source))
+    for size in (1, 1000, 65_536, len(data) + 1):
+        if size > 1:  # one byte at a time is fine locally, far too slow over py4j
+            assert b"".join(hadoop_pieces(spark, fs, path, size)) == data
+        pieces = list(read_pieces(spark, str(source), size))
+        assert b"".join(pieces) == data and max(len(p) for p in pieces) <= size

@@ -6,7 +6,7 @@ import gzip
 import pytest
 
 from ticketcore.contract import SchemaError
-from ticketcore.dialect import detect_dialect, detect_encoding, sniff_delimiter
+from ticketcore.dialect import Dialect, detect_dialect, detect_encoding, has_trailing_delimiter, sniff_delimiter
 
 
 @pytest.mark.parametrize(
@@ -69,3 +69,24 @@ def test_trailing_delimiter_and_padding_and_crlf():
 def test_utf16_headers_decoded():
     d = detect_dialect("Ticket ID\tCr\u00e9\u00e9\n1\t2024-01-01\n".encode("utf-16"))
     assert (d.encoding, d.delimiter, d.headers) == ("utf-16", "\t", ["Ticket ID", "Cr\u00e9\u00e9"])
+
+
+def test_trailing_delimiter_needs_the_records_to_agree():
+    # Every line ends with the delimiter: recorded, the empty last header dropped.
+    d = detect_dialect(b"a,b,\n1,2,\n3,4,\n")
+    assert (d.headers, d.trailing_delimiter) == (["a", "b"], True)
+    # Only the header line has it: the records are as wide as the named headers, nothing to add.
+    d = detect_dialect(b"a,b,\n1,2\n3,4\n")
+    assert (d.headers, d.trailing_delimiter) == (["a", "b"], False)
+    # A header alone cannot be checked against records: it is believed.
+    assert detect_dialect(b"a;b;\n").trailing_delimiter is True
+    assert has_trailing_delimiter(["a", "b", ""], [["1", "2", ""], ["1", "2"], ["3", "4", "x"]]) is True
+    assert has_trailing_delimiter(["a", "b"], [["1", "2", ""]]) is False
+
+
+def test_dialect_from_dict_is_the_inverse_of_to_dict():
+    d = detect_dialect(b"a|b|\r\n1|2|\r\n")
+    assert Dialect.from_dict(d.to_dict()) == d
+    # The inspect JSON of a dialect written before `trailing_delimiter` existed: the default applies.
+    old = {k: v for k, v in d.to_dict().items() if k != "trailing_delimiter"}
+    assert Dialect.from_dict({**old, "unknown_later_field": 1}).trailing_delimiter is False

@@ -199,3 +199,70 @@ def test_derive_resolution_hours_and_partitions(spark, contract):
         "run-1",
         "support_ticket/raw/x.csv",
     )
+
+
+def test_trailing_field_is_dropped_and_a_value_there_makes_the_record_too_wide(spark, contract):
+    mapping = map_headers(["Ticket ID", "Created At", "Subject"], contract)
+    schema = tx.source_schema(mapping, trailing_delimiter=True)
+    assert schema.names == ["_raw_ticket_id", "_raw_created_at", "_raw_subject", tx.TRAILING, tx.CORRUPT]
+    rows = [
+        ("T1", "2024-01-01", "plain", None, None),  # `T1,2024-01-01,plain,`: the usual empty trailing field
+        ("T2", "2024-01-01", "padded", "  ", None),  # spaces only: nothing there
+        ("T3", "2024-01-01", 'say "hi", twice\nagain', "extra", None),  # a value without a header: too wide
+        ("T4", None, None, None, "T4,x,,,,"),  # already too wide for Spark: its own text is kept
+    ]
+    out = tx.drop_trailing_field(spark.createDataFrame(rows, schema), ",")
+    assert out.columns == ["_raw_ticket_id", "_raw_created_at", "_raw_subject", tx.CORRUPT]
+    got = {r["_raw_ticket_id"]: r[tx.CORRUPT] for r in out.collect()}
+    assert got == {"T1": None, "T2": None, "T3": 'T3,2024-01-01,"say ""hi"", twice\nagain",extra', "T4": "T4,x,,,,"}
+    # The rebuilt text keeps the value's newline, so the record still spans two lines.
+    spans = {r["_raw_ticket_id"]: r[tx.SPAN] for r in tx.with_record_index(out).collect()}
+    assert spans == {"T1": 1, "T2": 1, "T3": 2, "T4": 1}
+
+
+def test_strip_record_cr_takes_one_cr_off_the_last_field_and_the_corrupt_text(spark, contract):
+    mapping = map_headers(["Ticket ID", "Created At", "Tags"], contract)
+    rows = [
+        ("T1", "a\rb", "vip\r", None),  # "\r\n"-ended: its "\r" is left on the last field
+        ("T2", "x", "\r", None),  # an empty last field on a "\r\n"-ended line
+        ("T3", "x", "two\r\nlines", None),  # a "\r\n" inside a quoted value is data
+        ("T4", "x", "vip\r\r", None),  # only one "\r" belongs to the line ending
+        ("T5", None, None, "T5,x,y,z\r"),  # too wide: its raw text has the "\r" too
+        ("T6", "x", None, None),
+    ]
+    out = tx.strip_record_cr(spark.createDataFrame(rows, tx.source_schema(mapping)))
+    got = {r["_raw_ticket_id"]: (r["_raw_created_at"], r["_raw_tags"], r[tx.CORRUPT]) for r in out.collect()}
+    assert got == {
+        "T1": ("a\rb", "vip", None),
+        "T2": ("x", None, None),
+        "T3": ("x", "two\r\nlines", None),
+        "T4": ("x", "vip\r", None),
+        "T5": (None, None, "T5,x,y,z"),
+        "T6": ("x", None, None),
+    }
+    # With a trailing delimiter the "\r" is on the extra field, the last one read.
+    trailing = tx.source_schema(mapping, trailing_delimiter=True)
+    out = tx.strip_record_cr(spark.createDataFrame([("T1", "x", "vip", "\r", None)], trailing))
+    assert tuple(out.first()) == ("T1", "x", "vip", None, None)
+
+
+def test_record_outcomes_quarantine_the_record_holding_an_open_quote(spark, contract):
+    headers = ["Ticket ID", "Created At", "Updated At", "Description"]
+    rows = [
+        ("T1", "2024-01-01", "2024-01-02", "x"),  # line 2: would be superseded by line 4's later update
+        ("T2", "2024-01-01", None, "one\ntwo"),  # lines 3-4
+        ("T1", "2024-01-01", "2024-01-09", "open\nand the rest\nof the file"),  # lines 5-7: its quote never closed
+    ]
+    typed, info, _ = typed_rows(spark, contract, headers, rows)
+    classified = tx.classify(typed, contract, info)
+
+    def outcomes(open_quote_line):
+        got = tx.record_outcomes(classified, open_quote_line=open_quote_line).collect()
+        return {r[tx.LINE]: r[tx.REASON] for r in got}
+
+    assert outcomes(None) == {2: "duplicate_superseded", 3: None, 5: None}
+    # The quote may open on any line of the record (here its second): the record covering that line goes.
+    # It takes no part in the dedupe, so line 2 is published.
+    for line in (5, 6):
+        assert outcomes(line) == {2: None, 3: None, 5: "unterminated_quote"}
+    assert "unterminated_quote" in tx.possible_reasons(contract, info)
