@@ -1,0 +1,83 @@
+"""Where the Glue job's time goes, step by step, on one file (a development aid; `make bench` does not run it).
+
+    python -m bench.transform_profile bench/data/tickets_1000000.csv
+
+Each step is timed as a Spark action that writes nowhere (the `noop` format), building on the previous step
+with the job's own functions, in one warm session. The steps overlap with what the job does in its phases,
+so they do not add up to the job's total: they show the relative weight of each piece of work.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pyspark.sql import functions as F
+
+from glue.ticket_etl_job import SPARK_ENCODING, configure
+from ticketcore import spark_transform as tx
+from ticketcore.contract import load_contract, map_headers
+from ticketcore.dialect import HEAD_BYTES, detect_dialect
+from ticketcore.timeformats import choose_format
+from ticketflow.sparkenv import local_session
+
+
+def main(source: str) -> None:
+    spark = local_session()
+    configure(spark)
+    contract = load_contract()
+    dialect = detect_dialect(Path(source).read_bytes()[:HEAD_BYTES])
+    mapping = map_headers(dialect.headers, contract)
+
+    def timed(name: str, action) -> None:  # type: ignore[no-untyped-def]
+        start = time.monotonic()
+        action()
+        print(f"{name:<58} {time.monotonic() - start:6.2f} s", flush=True)
+
+    def noop(df):  # type: ignore[no-untyped-def]
+        return lambda: df.write.format("noop").mode("overwrite").save()
+
+    raw = (
+        spark.read.options(header=True, multiLine=True, escape='"', sep=dialect.delimiter, mode="PERMISSIVE",
+                           encoding=SPARK_ENCODING.get(dialect.encoding, dialect.encoding),
+                           columnNameOfCorruptRecord=tx.CORRUPT, enforceSchema=True,
+                           ignoreLeadingWhiteSpace=False, ignoreTrailingWhiteSpace=False)
+        .schema(tx.source_schema(mapping)).csv(source)
+    )
+    timed("parse the CSV (one task)", noop(raw))
+    timed("parse + record numbers and line spans", noop(tx.with_record_index(raw)))
+    timed("parse + ... + trim, missing tokens to null", noop(tx.blank_missing(tx.with_record_index(raw), contract)))
+    base = tx.blank_missing(tx.with_record_index(raw), contract).persist()
+    timed("the same, into the cache", noop(base))
+    timed("scan the cache", noop(base))
+    ts_cols = [c.name for c in contract.columns_of_type("timestamp") if tx.value(c.name) in base.columns]
+    evidence = {}
+
+    def infer() -> None:
+        row = base.agg(F.count(F.lit(1)), *tx.timestamp_evidence_aggs([tx.value(c) for c in ts_cols])).first()
+        evidence.update(row.asDict() if row else {})
+
+    timed("timestamp evidence (one aggregation over the cache)", infer)
+    formats = {c: choose_format(c, tx.evidence_from_row(evidence, tx.value(c)), contract.ambiguous_date_order)
+               for c in ts_cols}
+    typed, info = tx.type_columns(base, contract, mapping, formats)
+    for col in contract.columns.values():
+        if col.name in typed.columns and tx.value(col.name) in base.columns:
+            timed(f"  type {col.name} ({col.type}) alone", noop(typed.select(col.name)))
+    timed("type every column", noop(typed))
+    outcomes = tx.record_outcomes(tx.classify(typed, contract, info)).persist()
+    timed("line numbers + dedupe (windows on a narrow frame)", noop(outcomes))
+    final = tx.derive(typed.join(F.broadcast(outcomes), tx.RECORD), "profile", source, "2024-01-01T00:00:00Z")
+    published = tx.output_columns(contract, mapping)
+    valid = final.where(F.col(tx.REASON).isNull()).select(*published, "year", "month")
+    timed("typed, joined, derived valid rows (no write)", noop(valid))
+    out = tempfile.mkdtemp(prefix="tf-profile-")
+    options = {f"parquet.enable.dictionary#{c}": "false" for c in tx.distinct_valued(published)}
+    timed("the same, written as partitioned Parquet",
+          lambda: valid.write.mode("overwrite").options(**options).partitionBy("year", "month").parquet(out))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
