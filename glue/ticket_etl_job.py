@@ -63,13 +63,14 @@ def parse_args(argv: list[str]) -> JobArgs:
 
 
 # ---------------------------------------------------------------- storage through Hadoop's FileSystem
-# The same calls work for local paths and for s3:// on Glue, so the job has no local/AWS branches.
+# The same calls work for local paths and for s3:// on Glue (the quote scan alone reads local files directly).
 
 
 def _fs_path(spark: SparkSession, uri: str) -> tuple[Any, Any]:
-    jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
+    jvm: Any = spark.sparkContext._jvm
+    jsc: Any = spark.sparkContext._jsc
     path = jvm.org.apache.hadoop.fs.Path(uri)
-    return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path  # type: ignore[attr-defined]
+    return path.getFileSystem(jsc.hadoopConfiguration()), path
 
 
 def read_head(spark: SparkSession, uri: str, size: int = HEAD_BYTES) -> bytes:
@@ -141,8 +142,9 @@ def list_files(spark: SparkSession, uri: str, suffix: str) -> list[tuple[str, in
 
 def parquet_rows(spark: SparkSession, uri: str) -> int:
     """Rows in one Parquet file, from its footer: the report's per-file counts cost no Spark job."""
-    jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
-    conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
+    jvm: Any = spark.sparkContext._jvm
+    jsc: Any = spark.sparkContext._jsc
+    conf = jsc.hadoopConfiguration()
     source = jvm.org.apache.parquet.hadoop.util.HadoopInputFile.fromPath(jvm.org.apache.hadoop.fs.Path(uri), conf)
     reader = jvm.org.apache.parquet.hadoop.ParquetFileReader.open(source)
     try:
