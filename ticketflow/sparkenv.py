@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -26,6 +27,9 @@ def local_session(cores: str = "*", memory: str | None = None) -> SparkSession:
     require_java()
     from pyspark.sql import SparkSession
 
+    # Spark warns when the host name resolves to a loopback address, which it always does on one machine.
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    log_config = Path(__file__).with_name("log4j2.properties").as_uri()
     with _lock:
         spark = (
             SparkSession.builder.master(f"local[{cores}]")
@@ -39,7 +43,7 @@ def local_session(cores: str = "*", memory: str | None = None) -> SparkSession:
             .config("spark.sql.shuffle.partitions", os.environ.get("TICKETFLOW_SHUFFLE_PARTITIONS", "4"))
             .config("spark.sql.adaptive.enabled", "true")
             .config("spark.sql.session.timeZone", "UTC")
-            .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
+            .config("spark.driver.extraJavaOptions", f"-Duser.timezone=UTC -Dlog4j.configurationFile={log_config}")
             .config(
                 "spark.sql.warehouse.dir",
                 os.path.join(os.environ.get("TMPDIR", "/tmp"), "ticketflow-warehouse"),
