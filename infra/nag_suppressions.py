@@ -14,6 +14,7 @@ from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import IConstruct
 
 from infra.constructs.storage import (
+    LOCKS_PREFIX,
     PROCESSED_PREFIX,
     QUARANTINE_PREFIX,
     RAW_PREFIX,
@@ -111,7 +112,7 @@ def apply(stack: PipelineStack) -> None:
         stack.ingestion.trigger: (),
         stack.steps.inspect: (RAW_PREFIX,),
         stack.validation.validate: (STAGING_PREFIX, REPORTS_PREFIX),
-        stack.steps.publish: (STAGING_PREFIX, REPORTS_PREFIX, PROCESSED_PREFIX),
+        stack.steps.publish: (STAGING_PREFIX, REPORTS_PREFIX, PROCESSED_PREFIX, LOCKS_PREFIX),
         stack.alerts.notify: (),
     }
     for function in stack.functions:

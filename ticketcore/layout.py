@@ -14,6 +14,7 @@ TICKETS_PREFIX = f"{PROCESSED_PREFIX}tickets/"
 MANIFESTS_PREFIX = f"{PROCESSED_PREFIX}_manifests/"
 QUARANTINE_PREFIX = f"{ROOT}/quarantine/"
 REPORTS_PREFIX = f"{ROOT}/reports/"
+LOCKS_PREFIX = f"{ROOT}/locks/"
 
 RUN_REPORT = "run_report.json"
 VALIDATION_REPORT = "validation_report.json"
@@ -53,6 +54,11 @@ def reports_prefix(run_id: str) -> str:
 
 def manifest_key(source_key: str) -> str:
     return f"{MANIFESTS_PREFIX}{source_id(source_key)}.json"
+
+
+def publish_lock_key(source_key: str) -> str:
+    """Held while one execution publishes the source key (outside processed/: never read as data)."""
+    return f"{LOCKS_PREFIX}{source_id(source_key)}.lock"
 
 
 def partition_of(staged_key: str) -> str:

@@ -4,11 +4,17 @@ Published names derive from the source key (layout.published_key), and a manifes
 its current files. Publishing copies the staged files over their deterministic names, deletes the files
 the previous manifest listed that are no longer part of the set, then writes the new manifest. Each step
 can be repeated, so a retry or a redrive after a crash converges to exactly the new file set.
+
+Two executions of the same key (a re-upload while the first is still running) would copy over the same
+names at once and leave a mix of both; a lock object per key, created with a conditional write, lets one
+publish at a time. The other raises `PublishBusy`, which the definition retries.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +24,45 @@ from ticketcore.storage import Storage
 
 class PublishRefused(Exception):
     """Publishing would put unvalidated data under processed/."""
+
+
+class PublishBusy(Exception):
+    """Another execution is publishing the same source key (the definition retries this error)."""
+
+
+# A publish runs in a Lambda of at most 15 minutes: a lock older than that belongs to one that crashed.
+LOCK_STALE_SECONDS = 15 * 60
+
+
+@contextmanager
+def publish_lock(storage: Storage, source_key: str, run_id: str, now: datetime | None = None) -> Iterator[None]:
+    """Hold the source key's publish lock. Taken over when it is this run's own (a crashed attempt, retried or
+    redriven) or stale; otherwise `PublishBusy` names the execution that holds it."""
+    key = layout.publish_lock_key(source_key)
+    now = now or datetime.now(UTC)
+    body = json.dumps({"run_id": run_id, "taken_at": now.isoformat()}).encode()
+    for _ in range(2):  # a second try when the holder released it between our two calls
+        if storage.create_exclusive(key, body):
+            break
+        try:
+            holder = json.loads(storage.read_bytes(key))
+        except Exception as err:
+            if not storage.exists(key):
+                continue  # released between the two calls
+            # Being written (locally the file exists a moment before its content): busy, retried.
+            raise PublishBusy(f"source key {source_key}: its publish lock {key} is not readable yet ({err})") from err
+        age = (now - datetime.fromisoformat(holder["taken_at"])).total_seconds()
+        if holder.get("run_id") == run_id or age > LOCK_STALE_SECONDS:
+            storage.write_bytes(key, body)
+            break
+        raise PublishBusy(f"source key {source_key} is being published by execution {holder.get('run_id')} "
+                          f"(lock taken {age:.0f} s ago); this execution retries")
+    else:
+        raise PublishBusy(f"source key {source_key}: its publish lock {key} changed hands twice; retrying")
+    try:
+        yield
+    finally:
+        storage.delete(key)
 
 
 def _read_json(storage: Storage, key: str) -> dict[str, Any] | None:
@@ -43,7 +88,14 @@ def publish(storage: Storage, source_key: str, run_id: str, sequencer: str = "")
     if not validation or not validation.get("success"):
         raise PublishRefused(f"run {run_id}: no passing validation report at {reports + layout.VALIDATION_REPORT}")
     run_report = _read_json(storage, reports + layout.RUN_REPORT) or {}
+    with publish_lock(storage, source_key, run_id):
+        return _publish_locked(storage, source_key, run_id, sequencer, run_report)
 
+
+def _publish_locked(
+    storage: Storage, source_key: str, run_id: str, sequencer: str, run_report: dict[str, Any]
+) -> dict[str, Any]:
+    reports = layout.reports_prefix(run_id)
     manifest_key = layout.manifest_key(source_key)
     previous = _read_json(storage, manifest_key) or {}
     if previous.get("run_id") == run_id and all(storage.exists(f["key"]) for f in previous.get("files", [])):

@@ -34,6 +34,7 @@ class Storage(Protocol):
     def read_bytes(self, key: str, max_bytes: int | None = None) -> bytes: ...
     def write_bytes(self, key: str, data: bytes) -> None: ...
     def exists(self, key: str) -> bool: ...
+    def create_exclusive(self, key: str, data: bytes) -> bool: ...
     def size(self, key: str) -> int: ...
     def list(self, prefix: str) -> list[ObjectInfo]: ...
     def copy(self, src_key: str, dst_key: str) -> None: ...
@@ -89,6 +90,18 @@ class LocalStorage:
 
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()
+
+    def create_exclusive(self, key: str, data: bytes) -> bool:
+        """Write `key` only if it does not exist (atomically: O_EXCL); False when it does."""
+        path = self.path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        return True
 
     def size(self, key: str) -> int:
         return self.path(key).stat().st_size
@@ -148,6 +161,17 @@ class S3Storage:
             return True
         except self.client.exceptions.ClientError:
             return False
+
+    def create_exclusive(self, key: str, data: bytes) -> bool:
+        """Write `key` only if it does not exist (an S3 conditional write); False when it does."""
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=data, IfNoneMatch="*")
+            return True
+        except self.client.exceptions.ClientError as err:
+            # 412: the key exists; 409: a concurrent conditional write to it is in progress.
+            if err.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
+                return False
+            raise
 
     def size(self, key: str) -> int:
         return int(self.client.head_object(Bucket=self.bucket, Key=key)["ContentLength"])

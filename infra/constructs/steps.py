@@ -8,6 +8,7 @@ from constructs import Construct
 from infra.constructs.functions import PipelineFunction, SharedLayers
 from infra.constructs.logs import EncryptedLogs
 from infra.constructs.storage import (
+    LOCKS_PREFIX,
     PROCESSED_PREFIX,
     RAW_PREFIX,
     REPORTS_PREFIX,
@@ -63,3 +64,7 @@ class PipelineSteps(Construct):
         storage.bucket.grant_put(self.publish.function, objects(REPORTS_PREFIX))  # its publish report
         storage.bucket.grant_delete(self.publish.function, objects(PROCESSED_PREFIX))
         storage.bucket.grant_delete(self.publish.function, objects(STAGING_PREFIX))
+        # The per-key publish lock (ticketcore.publish.publish_lock): created, read, taken over, deleted.
+        storage.bucket.grant_read(self.publish.function, objects(LOCKS_PREFIX))
+        storage.bucket.grant_put(self.publish.function, objects(LOCKS_PREFIX))
+        storage.bucket.grant_delete(self.publish.function, objects(LOCKS_PREFIX))

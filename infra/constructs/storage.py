@@ -10,6 +10,7 @@ from constructs import Construct
 # The bucket layout every component agrees on (the trigger, the Glue job, the Lambdas, the catalog) is
 # ticketcore.layout's; re-exported here for the constructs.
 from ticketcore.layout import (
+    LOCKS_PREFIX,
     PROCESSED_PREFIX,
     QUARANTINE_PREFIX,
     RAW_PREFIX,
@@ -20,6 +21,7 @@ from ticketcore.layout import (
 
 __all__ = [
     "ATHENA_RESULTS_PREFIX",
+    "LOCKS_PREFIX",
     "PROCESSED_PREFIX",
     "QUARANTINE_PREFIX",
     "RAW_PREFIX",

@@ -11,7 +11,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ticketcore import storage
 from ticketcore.events import StagedRunInput
-from ticketcore.publish import publish
+from ticketcore.publish import PublishBusy, publish
+
+__all__ = ["PublishBusy", "handler"]  # PublishBusy: another execution holds the key; the definition retries it
 
 logger = Logger()
 tracer = Tracer()

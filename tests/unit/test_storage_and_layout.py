@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from ticketcore import layout
-from ticketcore.storage import LocalStorage, UnsafeKeyError, for_bucket
+from ticketcore.storage import LocalStorage, S3Storage, UnsafeKeyError, for_bucket
 
 
 def test_local_storage_round_trip(tmp_path):
@@ -56,3 +58,31 @@ def test_layout_names_are_safe_and_distinct():
     assert layout.published_key("support_ticket/raw/a.csv", "year=2024/month=01", 0) == a  # deterministic
     assert layout.partition_of("s/tickets/year=2024/month=03/part-1.parquet") == "year=2024/month=03"
     assert layout.quarantine_prefix("support_ticket/raw/x y.csv", "r1") == "support_ticket/quarantine/x_y/r1/"
+
+
+@pytest.mark.parametrize("backend", ["local", "s3"])
+def test_create_exclusive_writes_once(tmp_path, backend, monkeypatch):
+    """The publish lock's primitive: locally O_EXCL, on S3 a conditional write (If-None-Match: *)."""
+    if backend == "s3":
+        import boto3
+        from moto import mock_aws
+
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            monkeypatch.setenv(name, "testing")
+        mock = mock_aws()
+        mock.start()
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="tickets-lock-test")
+        store: Any = S3Storage("tickets-lock-test", client)
+    else:
+        store = LocalStorage(tmp_path, "b")
+    try:
+        key = "support_ticket/locks/k.lock"
+        assert store.create_exclusive(key, b"first") is True
+        assert store.create_exclusive(key, b"second") is False
+        assert store.read_bytes(key) == b"first"
+        store.delete(key)
+        assert store.create_exclusive(key, b"third") is True
+    finally:
+        if backend == "s3":
+            mock.stop()
