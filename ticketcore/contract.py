@@ -110,6 +110,26 @@ class Contract:
         return index
 
 
+# What the transform itself is built on: the dedupe (ticket_id, updated_at), the partitioning (created_at) and
+# resolution_hours (resolved_at). A contract may point them at other source headers through aliases; it cannot
+# drop them, change their types, or make the id and the creation time optional.
+STRUCTURAL_COLUMNS = {"ticket_id": "string", "created_at": "timestamp", "updated_at": "timestamp",
+                      "resolved_at": "timestamp"}
+STRUCTURAL_REQUIRED = ("ticket_id", "created_at")
+
+
+def structural_problems(columns: dict[str, Column]) -> list[str]:
+    problems = []
+    for name, ctype in STRUCTURAL_COLUMNS.items():
+        if name not in columns:
+            problems.append(f"column {name!r} ({ctype}) is missing")
+        elif columns[name].type != ctype:
+            problems.append(f"column {name!r} must be {ctype}, not {columns[name].type}")
+        elif name in STRUCTURAL_REQUIRED and not columns[name].required:
+            problems.append(f"column {name!r} must be required")
+    return problems
+
+
 def load_contract(path: str | Path | None = None) -> Contract:
     path = Path(path) if path else DEFAULT_CONTRACT_PATH
     return parse_contract(path.read_text(encoding="utf-8"), source=str(path))
@@ -163,6 +183,8 @@ def parse_contract(text: str, source: str = "<string>") -> Contract:
         source_path=source,
     )
     contract.alias_index()  # fail on clashing aliases at load time
+    if problems := structural_problems(columns):
+        raise ContractError(f"{source}: the pipeline is built on these columns: " + "; ".join(problems))
     return contract
 
 

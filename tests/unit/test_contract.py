@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -105,3 +107,15 @@ def test_contract_rejects_unknown_types_and_severities():
         parse_contract(
             "columns:\n  a: {type: string}\nexpectations:\n  - {type: not_null, column: a, severity: fatal}\n"
         )
+
+
+def test_contract_must_keep_the_columns_the_pipeline_is_built_on():
+    with pytest.raises(ContractError, match=r"column 'ticket_id' \(string\) is missing.*'resolved_at' \(timestamp\)"):
+        parse_contract("columns: {}\n")
+    default = (Path(__file__).resolve().parents[2] / "contracts" / "support_tickets.yaml").read_text()
+    with pytest.raises(ContractError, match="column 'updated_at' must be timestamp, not string"):
+        parse_contract(default.replace("  updated_at:\n    type: timestamp", "  updated_at:\n    type: string"))
+    with pytest.raises(ContractError, match="column 'created_at' must be required"):
+        parse_contract(default.replace("  created_at:\n    type: timestamp\n    required: true",
+                                       "  created_at:\n    type: timestamp"))
+    assert parse_contract(default).columns["ticket_id"].required
