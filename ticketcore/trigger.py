@@ -2,7 +2,8 @@
 
 The execution name is derived from (bucket, key, version id or sequencer), and the input is a pure
 function of the record, so a duplicate delivery of the same event names the same execution: Step Functions
-either returns the running one or answers `ExecutionAlreadyExists`, and nothing runs twice.
+either returns the running one or answers `ExecutionAlreadyExists`, and nothing runs twice. Both answers
+count as duplicates: the running one is recognised by its start date, earlier than the call.
 """
 
 from __future__ import annotations
@@ -11,11 +12,15 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ticketcore.layout import RAW_PREFIX, source_name
 
 MAX_NAME = 80
+# How much earlier than the call a returned start date must be to mean "already running": above any clock
+# skew between the caller and Step Functions, below the seconds between two deliveries of one S3 event.
+ALREADY_RUNNING_MARGIN = timedelta(seconds=1)
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
@@ -79,13 +84,18 @@ def start_executions(sfn: Any, state_machine_arn: str, objects: list[ObjectCreat
             result.skipped.append({"key": obj.key, "reason": reason})
             continue
         name = execution_name(obj)
+        requested_at = datetime.now(UTC)
         try:
-            sfn.start_execution(
+            response = sfn.start_execution(
                 stateMachineArn=state_machine_arn,
                 name=name,
                 input=json.dumps(execution_input(obj), sort_keys=True),
             )
-            result.started.append(name)
+            started_at = response.get("startDate")
+            if isinstance(started_at, datetime) and started_at < requested_at - ALREADY_RUNNING_MARGIN:
+                result.duplicates.append(name)  # the running execution, returned as idempotent
+            else:
+                result.started.append(name)
         except Exception as err:  # boto3 ClientError: look at the code, never at the message
             code = getattr(err, "response", {}).get("Error", {}).get("Code", type(err).__name__)
             if code == "ExecutionAlreadyExists":

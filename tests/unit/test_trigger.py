@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,9 @@ EVENTS = Path(__file__).resolve().parents[1] / "events"
 
 
 class FakeSfn:
-    def __init__(self, fail_keys=(), existing=()):
+    def __init__(self, fail_keys=(), existing=(), running=None):
         self.calls, self.fail_keys, self.existing = [], set(fail_keys), set(existing)
+        self.running = running or {}  # name -> start date: answered like Step Functions' idempotent start
 
     def start_execution(self, stateMachineArn, name, input):
         self.calls.append((name, json.loads(input)))
@@ -24,12 +26,14 @@ class FakeSfn:
             raise ClientError(
                 {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "StartExecution"
             )
+        if name in self.running:
+            return {"executionArn": f"arn:x:{name}", "startDate": self.running[name]}
         if name in self.existing:
             raise ClientError(
                 {"Error": {"Code": "ExecutionAlreadyExists", "Message": "exists"}}, "StartExecution"
             )
         self.existing.add(name)
-        return {"executionArn": f"arn:x:{name}"}
+        return {"executionArn": f"arn:x:{name}", "startDate": datetime.now(UTC)}
 
 
 def obj(key="support_ticket/raw/a.csv", size=10, seq="01", version=None):
@@ -101,3 +105,10 @@ def test_handler_decodes_keys_and_raises_when_a_record_failed(monkeypatch):
     monkeypatch.setattr(trigger, "sfn_client", lambda: failing)
     with pytest.raises(trigger.StartExecutionFailed, match="1 of 3 records failed"):
         trigger.handler(event, LambdaContext("ticketflow-trigger"))
+
+
+def test_a_redelivery_answered_with_the_running_execution_counts_as_a_duplicate():
+    name = execution_name(obj())
+    sfn = FakeSfn(running={name: datetime.now(UTC) - timedelta(seconds=30)})
+    result = start_executions(sfn, "arn:sm", [obj()])
+    assert result.started == [] and result.duplicates == [name]
