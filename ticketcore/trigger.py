@@ -92,6 +92,8 @@ def start_executions(sfn: Any, state_machine_arn: str, objects: list[ObjectCreat
                 input=json.dumps(execution_input(obj), sort_keys=True),
             )
             started_at = response.get("startDate")
+            if isinstance(started_at, datetime) and started_at.tzinfo is None:
+                started_at = started_at.replace(tzinfo=UTC)  # botocore's are aware; a bare one is UTC
             if isinstance(started_at, datetime) and started_at < requested_at - ALREADY_RUNNING_MARGIN:
                 result.duplicates.append(name)  # the running execution, returned as idempotent
             else:

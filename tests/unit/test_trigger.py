@@ -112,3 +112,11 @@ def test_a_redelivery_answered_with_the_running_execution_counts_as_a_duplicate(
     sfn = FakeSfn(running={name: datetime.now(UTC) - timedelta(seconds=30)})
     result = start_executions(sfn, "arn:sm", [obj()])
     assert result.started == [] and result.duplicates == [name]
+
+
+def test_a_start_date_without_zone_is_read_as_utc():
+    name = execution_name(obj())
+    old = (datetime.now(UTC) - timedelta(minutes=5)).replace(tzinfo=None)
+    assert start_executions(FakeSfn(running={name: old}), "arn:sm", [obj()]).duplicates == [name]
+    fresh = datetime.now(UTC).replace(tzinfo=None)
+    assert start_executions(FakeSfn(running={name: fresh}), "arn:sm", [obj()]).started == [name]
