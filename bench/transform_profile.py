@@ -12,11 +12,10 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 from pyspark.sql import functions as F
 
-from glue.ticket_etl_job import SPARK_ENCODING, configure
+from glue.ticket_etl_job import configure, read_source
 from ticketcore import spark_transform as tx
 from ticketcore.contract import load_contract, map_headers
 from ticketcore.dialect import HEAD_BYTES, detect_dialect
@@ -28,7 +27,8 @@ def main(source: str) -> None:
     spark = local_session()
     configure(spark)
     contract = load_contract()
-    dialect = detect_dialect(Path(source).read_bytes()[:HEAD_BYTES])
+    with open(source, "rb") as fh:
+        dialect = detect_dialect(fh.read(HEAD_BYTES))
     mapping = map_headers(dialect.headers, contract)
 
     def timed(name: str, action) -> None:  # type: ignore[no-untyped-def]
@@ -39,13 +39,7 @@ def main(source: str) -> None:
     def noop(df):  # type: ignore[no-untyped-def]
         return lambda: df.write.format("noop").mode("overwrite").save()
 
-    raw = (
-        spark.read.options(header=True, multiLine=True, escape='"', sep=dialect.delimiter, mode="PERMISSIVE",
-                           encoding=SPARK_ENCODING.get(dialect.encoding, dialect.encoding),
-                           columnNameOfCorruptRecord=tx.CORRUPT, enforceSchema=True,
-                           ignoreLeadingWhiteSpace=False, ignoreTrailingWhiteSpace=False)
-        .schema(tx.source_schema(mapping)).csv(source)
-    )
+    raw = read_source(spark, source, dialect, mapping)
     timed("parse the CSV (one task)", noop(raw))
     timed("parse + record numbers and line spans", noop(tx.with_record_index(raw)))
     timed("parse + ... + trim, missing tokens to null", noop(tx.blank_missing(tx.with_record_index(raw), contract)))

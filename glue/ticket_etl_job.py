@@ -18,17 +18,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from pyspark.sql import Observation, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from ticketcore import spark_transform as tx
-from ticketcore.contract import Contract, SchemaError, load_contract, map_headers
+from ticketcore.contract import Contract, HeaderMapping, SchemaError, load_contract, map_headers
 from ticketcore.dialect import HEAD_BYTES, Dialect, detect_dialect, scan_stream
 from ticketcore.timeformats import choose_format
 
 SPARK_ENCODING = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8", "utf-16": "UTF-16", "cp1252": "windows-1252"}
 T = TypeVar("T")
 SCAN_PIECE = 16 * 1024 * 1024  # bytes of the source held at a time by the quote scan
+S3_SCHEMES = ("s3", "s3a", "s3n")
 ARGUMENTS = ("source", "staging", "quarantine", "reports", "run_id")
 OPTIONAL_ARGUMENTS = ("source_key", "dialect", "contract")
 
@@ -103,9 +104,6 @@ def read_pieces(spark: SparkSession, uri: str, size: int = SCAN_PIECE) -> Iterat
         yield from hadoop_pieces(spark, fs, path, size)
 
 
-S3_SCHEMES = ("s3", "s3a", "s3n")
-
-
 def s3_pieces(uri: str, size: int, client: Any = None) -> Iterator[bytes]:
     import boto3  # on Glue and in the project's dependencies; imported only for s3:// sources
 
@@ -161,9 +159,8 @@ def list_files(spark: SparkSession, uri: str, suffix: str) -> list[tuple[str, in
 def parquet_rows(spark: SparkSession, uri: str) -> int:
     """Rows in one Parquet file, from its footer: the report's per-file counts cost no Spark job."""
     jvm: Any = spark.sparkContext._jvm
-    jsc: Any = spark.sparkContext._jsc
-    conf = jsc.hadoopConfiguration()
-    source = jvm.org.apache.parquet.hadoop.util.HadoopInputFile.fromPath(jvm.org.apache.hadoop.fs.Path(uri), conf)
+    fs, path = _fs_path(spark, uri)
+    source = jvm.org.apache.parquet.hadoop.util.HadoopInputFile.fromPath(path, fs.getConf())
     reader = jvm.org.apache.parquet.hadoop.ParquetFileReader.open(source)
     try:
         return int(reader.getRecordCount())
@@ -223,6 +220,34 @@ def configure(spark: SparkSession) -> None:
     spark.conf.set("spark.sql.codegen.hugeMethodLimit", "8000")
 
 
+def read_source(spark: SparkSession, uri: str, dialect: Dialect, mapping: HeaderMapping) -> DataFrame:
+    """The CSV as the dialect describes it: every mapped column a raw string, ragged records in the corrupt
+    column, a trailing delimiter's field and the carriage return ending a mixed file's records already taken off."""
+    raw = (
+        spark.read.options(
+            header=True,
+            multiLine=True,
+            escape='"',
+            sep=dialect.delimiter,
+            encoding=SPARK_ENCODING.get(dialect.encoding, dialect.encoding),
+            mode="PERMISSIVE",
+            columnNameOfCorruptRecord=tx.CORRUPT,
+            enforceSchema=True,
+            ignoreLeadingWhiteSpace=False,
+            ignoreTrailingWhiteSpace=False,
+            # Without it the reader takes the first line's ending as the only one: "\n" ends every record.
+            **({"lineSep": "\n"} if dialect.line_terminator == "mixed" else {}),
+        )
+        .schema(tx.source_schema(mapping, dialect.trailing_delimiter))
+        .csv(uri)
+    )
+    if dialect.line_terminator == "mixed":
+        raw = tx.strip_record_cr(raw)
+    if dialect.trailing_delimiter:
+        raw = tx.drop_trailing_field(raw, dialect.delimiter)
+    return raw
+
+
 def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) -> dict[str, Any]:
     """Run the transform; returns the run report (also written to `<reports>/run_report.json`)."""
     configure(spark)
@@ -248,28 +273,7 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
     # Spark parses the file (one task: a multi-line CSV is not splittable).
     quote_scan = in_background(scan_stream, read_pieces(spark, args.source), dialect.encoding, dialect.delimiter)
 
-    raw = (
-        spark.read.options(
-            header=True,
-            multiLine=True,
-            escape='"',
-            sep=dialect.delimiter,
-            encoding=SPARK_ENCODING.get(dialect.encoding, dialect.encoding),
-            mode="PERMISSIVE",
-            columnNameOfCorruptRecord=tx.CORRUPT,
-            enforceSchema=True,
-            ignoreLeadingWhiteSpace=False,
-            ignoreTrailingWhiteSpace=False,
-            # Without it the reader takes the first line's ending as the only one: "\n" ends every record.
-            **({"lineSep": "\n"} if dialect.line_terminator == "mixed" else {}),
-        )
-        .schema(tx.source_schema(mapping, dialect.trailing_delimiter))
-        .csv(args.source)
-    )
-    if dialect.line_terminator == "mixed":
-        raw = tx.strip_record_cr(raw)
-    if dialect.trailing_delimiter:
-        raw = tx.drop_trailing_field(raw, dialect.delimiter)
+    raw = read_source(spark, args.source, dialect, mapping)
     # A multi-line CSV file is not splittable: one task parses it and numbers its records in file order. A
     # big file's rows are then spread over the cores (by record number, so no sort is needed) for the typing,
     # dedupe and write; a small one stays whole, since the shuffle would cost more than it saves.
