@@ -68,7 +68,7 @@ def main(source: str) -> None:
     valid = final.where(F.col(tx.REASON).isNull()).select(*published, "year", "month")
     timed("typed, joined, derived valid rows (no write)", noop(valid))
     out = tempfile.mkdtemp(prefix="tf-profile-")
-    options = {f"parquet.enable.dictionary#{c}": "false" for c in tx.distinct_valued(published)}
+    options = tx.parquet_write_options(contract, published)
     timed("the same, written as partitioned Parquet",
           lambda: valid.write.mode("overwrite").options(**options).partitionBy("year", "month").parquet(out))
 

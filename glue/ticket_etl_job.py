@@ -337,7 +337,7 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
         observed.where(is_valid)
         .select(*published_cols, "year", "month")
         .write.mode("overwrite")
-        .options(**{f"parquet.enable.dictionary#{c}": "false" for c in tx.distinct_valued(published_cols)})
+        .options(**tx.parquet_write_options(contract, published_cols))
         .partitionBy("year", "month")
         .parquet(tickets_uri)
     )

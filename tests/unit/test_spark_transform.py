@@ -266,3 +266,14 @@ def test_record_outcomes_quarantine_the_record_holding_an_open_quote(spark, cont
     for line in (5, 6):
         assert outcomes(line) == {2: None, 3: None, 5: "unterminated_quote"}
     assert "unterminated_quote" in tx.possible_reasons(contract, info)
+
+
+def test_no_parquet_dictionary_for_distinct_valued_columns(contract):
+    published = tx.output_columns(contract, map_headers(["Ticket ID", "Created At", "Priority", "Tags"], contract))
+    options = tx.parquet_write_options(contract, published)
+    assert set(options) == {f"parquet.enable.dictionary#{c}" for c in (
+        "ticket_id", "subject", "description", "customer_email", "created_at", "updated_at", "resolved_at",
+        "first_response_at", "resolution_hours", "_source_line")}
+    assert set(options.values()) == {"false"}
+    # Enumerations and other repeating values keep their dictionaries.
+    assert not {"parquet.enable.dictionary#priority", "parquet.enable.dictionary#tags"} & set(options)
