@@ -75,6 +75,15 @@ def execution_input(obj: ObjectCreated) -> dict[str, Any]:
     }
 
 
+def already_running(started_at: object, requested_at: datetime) -> bool:
+    """StartExecution's answer names an execution that started before the call (a running duplicate)."""
+    if not isinstance(started_at, datetime):
+        return False
+    if started_at.tzinfo is None:
+        started_at = started_at.replace(tzinfo=UTC)  # botocore's are aware; a bare one is UTC
+    return started_at < requested_at - ALREADY_RUNNING_MARGIN
+
+
 def start_executions(sfn: Any, state_machine_arn: str, objects: list[ObjectCreated]) -> TriggerResult:
     """Start one execution per object; one failure does not stop the others (the caller raises after)."""
     result = TriggerResult()
@@ -91,10 +100,7 @@ def start_executions(sfn: Any, state_machine_arn: str, objects: list[ObjectCreat
                 name=name,
                 input=json.dumps(execution_input(obj), sort_keys=True),
             )
-            started_at = response.get("startDate")
-            if isinstance(started_at, datetime) and started_at.tzinfo is None:
-                started_at = started_at.replace(tzinfo=UTC)  # botocore's are aware; a bare one is UTC
-            if isinstance(started_at, datetime) and started_at < requested_at - ALREADY_RUNNING_MARGIN:
+            if already_running(response.get("startDate"), requested_at):
                 result.duplicates.append(name)  # the running execution, returned as idempotent
             else:
                 result.started.append(name)
