@@ -8,15 +8,18 @@ optional --source_key, --dialect (JSON from the inspect step), --contract (path 
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import os
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
@@ -24,6 +27,8 @@ from pyspark.sql import functions as F
 from ticketcore import spark_transform as tx
 from ticketcore.contract import Contract, HeaderMapping, SchemaError, load_contract, map_headers
 from ticketcore.dialect import HEAD_BYTES, Dialect, detect_dialect, scan_stream
+from ticketcore.layout import source_name
+from ticketcore.source import GZIP, EncodingCheck, compression_of, gunzip, text_head, text_name, transcode, unzip_member
 from ticketcore.timeformats import choose_format
 
 SPARK_ENCODING = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8", "utf-16": "UTF-16", "cp1252": "windows-1252"}
@@ -74,7 +79,8 @@ def _fs_path(spark: SparkSession, uri: str) -> tuple[Any, Any]:
     return path.getFileSystem(jsc.hadoopConfiguration()), path
 
 
-def read_head(spark: SparkSession, uri: str, size: int = HEAD_BYTES) -> bytes:
+def read_raw_head(spark: SparkSession, uri: str, size: int = HEAD_BYTES) -> bytes:
+    """The first `size` bytes of the object as stored (compressed or not)."""
     fs, path = _fs_path(spark, uri)
     if not fs.exists(path):
         raise SchemaError(f"source not found: {uri}")
@@ -83,6 +89,12 @@ def read_head(spark: SparkSession, uri: str, size: int = HEAD_BYTES) -> bytes:
         return bytes(stream.readNBytes(size))  # Java 11+: up to `size` bytes
     finally:
         stream.close()
+
+
+def read_head(spark: SparkSession, uri: str, size: int = HEAD_BYTES) -> bytes:
+    """The first `size` bytes of the upload's text: a .csv.gz or a one-CSV zip decompressed."""
+    raw = read_raw_head(spark, uri, size)
+    return text_head(raw, len(raw) < size, size).data
 
 
 def file_size(spark: SparkSession, uri: str) -> int:
@@ -132,6 +144,129 @@ def hadoop_pieces(spark: SparkSession, fs: Any, path: Any, size: int) -> Iterato
             left -= n
     finally:
         stream.close()
+
+
+def local_path(spark: SparkSession, uri: str) -> str | None:
+    """The file behind `uri` when it is on the local file system (the local runtime), else None."""
+    if uri.split("://", 1)[0] in S3_SCHEMES:
+        return None
+    fs, path = _fs_path(spark, uri)
+    return str(fs.pathToFile(path)) if fs.getScheme() == "file" else None
+
+
+class PiecesReader(io.RawIOBase):
+    """A readable file over an iterator of byte pieces (what boto3's upload_fileobj streams from)."""
+
+    def __init__(self, pieces: Iterable[bytes]) -> None:
+        self._pieces = iter(pieces)
+        self._left = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._left:
+            piece = next(self._pieces, None)
+            if piece is None:
+                return 0
+            self._left = memoryview(piece)
+        n = min(len(buffer), len(self._left))
+        buffer[:n] = self._left[:n]
+        self._left = self._left[n:]
+        return n
+
+
+def write_pieces(spark: SparkSession, uri: str, pieces: Iterable[bytes]) -> None:
+    """Write an object from byte pieces, holding one piece at a time (S3: a streamed multipart upload)."""
+    if uri.split("://", 1)[0] in S3_SCHEMES:
+        import boto3
+
+        bucket, _, key = uri.split("://", 1)[1].partition("/")
+        boto3.client("s3").upload_fileobj(PiecesReader(pieces), bucket, key)
+        return
+    target = local_path(spark, uri)
+    if target is not None:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "wb") as fh:
+            for piece in pieces:
+                fh.write(piece)
+        return
+    fs, path = _fs_path(spark, uri)
+    out = fs.create(path, True)
+    try:
+        for piece in pieces:
+            out.write(bytearray(piece))
+    finally:
+        out.close()
+
+
+def seekable_source(spark: SparkSession, uri: str) -> IO[bytes] | str:
+    """What zipfile can read (it seeks to the archive's directory at the end): the local file, or the object
+    copied piece by piece to a temporary file on the driver's disk."""
+    path = local_path(spark, uri)
+    if path is not None:
+        return path
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 (returned open: zipfile reads it, its close deletes it)
+    for piece in read_pieces(spark, uri):
+        spool.write(piece)
+    spool.seek(0)
+    return spool
+
+
+@dataclass(frozen=True)
+class PreparedSource:
+    """What the CSV readers read: `uri` (the upload itself, or a UTF-8 / decompressed copy in staging) in
+    `dialect` (the inspect step's, its encoding decided from every byte); `report`: how, for the run report."""
+
+    uri: str
+    dialect: Dialect
+    report: dict[str, Any]
+
+
+def _checked(pieces: Iterable[bytes], check: EncodingCheck) -> Iterator[bytes]:
+    for piece in pieces:
+        check.feed(piece)
+        yield piece
+
+
+def prepare_source(spark: SparkSession, source: str, staging: str, name: str, dialect: Dialect) -> PreparedSource:
+    """Make the upload readable by Spark's CSV reader, which knows one codec per file and no compression.
+
+    A .csv.gz or a one-CSV zip (by magic number) is decompressed to `<staging>/source/<name>.csv`. Every byte is
+    checked for its encoding on the way (`ticketcore.source.EncodingCheck`), overriding the head's guess; only a
+    UTF-8 file with stray bytes (or Windows-1252 with its undefined bytes) is rewritten as UTF-8, to
+    `<staging>/source/utf8-<name>.csv`, newline for newline. Raises SchemaError for an unreadable archive."""
+    t0 = time.monotonic()
+    compression = compression_of(read_raw_head(spark, source, 4))
+    member: str | None = None
+    check = EncodingCheck()
+    uri = source
+    if compression is None:
+        for piece in read_pieces(spark, source):
+            check.feed(piece)
+            if check.done:
+                break
+    else:
+        uri = join(staging, "source", text_name(name))
+        if compression == GZIP:
+            text = gunzip(read_pieces(spark, source))
+        else:
+            member, text = unzip_member(seekable_source(spark, source))
+        write_pieces(spark, uri, _checked(text, check))
+    verdict = check.result()
+    if verdict.transcode:
+        utf8 = join(staging, "source", "utf8-" + text_name(name))
+        write_pieces(spark, utf8, transcode(read_pieces(spark, uri), verdict))
+        uri = utf8
+    report = {
+        "compression": compression,
+        "zip_member": member,
+        "read_from": uri,
+        "head_encoding": dialect.encoding,
+        "encoding": verdict.to_dict(),
+        "seconds": round(time.monotonic() - t0, 3),
+    }
+    return PreparedSource(uri, replace(dialect, encoding=verdict.read_as), report)
 
 
 def write_text(spark: SparkSession, uri: str, text: str) -> None:
@@ -269,16 +404,21 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
     ingested_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     source_key = args.source_key or args.source
     lap("inspect")
+    # Spark's CSV reader knows one codec per file and no compression: decompress, and decide the encoding from
+    # every byte (the head's guess is overridden); everything after reads `source_uri`.
+    prepared = prepare_source(spark, args.source, args.staging, source_name(source_key), dialect)
+    dialect, source_uri = prepared.dialect, prepared.uri
+    lap("prepare_source")
     # Inspect scans only the head for a quote left open: the whole object is scanned here, in a thread while
     # Spark parses the file (one task: a multi-line CSV is not splittable).
-    quote_scan = in_background(scan_stream, read_pieces(spark, args.source), dialect.encoding, dialect.delimiter)
+    quote_scan = in_background(scan_stream, read_pieces(spark, source_uri), dialect.encoding, dialect.delimiter)
 
-    raw = read_source(spark, args.source, dialect, mapping)
+    raw = read_source(spark, source_uri, dialect, mapping)
     # A multi-line CSV file is not splittable: one task parses it and numbers its records in file order. A
     # big file's rows are then spread over the cores (by record number, so no sort is needed) for the typing,
     # dedupe and write; a small one stays whole, since the shuffle would cost more than it saves.
     indexed = tx.with_record_index(raw)
-    spread = tx.spread_partitions(file_size(spark, args.source), spark.sparkContext.defaultParallelism)
+    spread = tx.spread_partitions(file_size(spark, source_uri), spark.sparkContext.defaultParallelism)
     if spread > 1:
         indexed = indexed.repartition(spread, tx.RECORD)
     # Parsed once, into the columnar cache; every later pass reads only the cached columns it needs.
@@ -378,6 +518,8 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
         "contract": contract.source_path,
         "ingested_at": ingested_at,
         "dialect": dialect.to_dict(),
+        # Compression, the encoding of the whole file, and the lines whose stray bytes were decoded by fallback.
+        "source_text": prepared.report,
         "rows_read": rows_read,
         "rows_valid": rows_valid,
         "rows_quarantined": rows_quarantined,

@@ -16,6 +16,7 @@ from itertools import islice
 from typing import Any
 
 from ticketcore.contract import SchemaError
+from ticketcore.source import FALLBACK_ERRORS, EncodingCheck, fallback_decode
 
 HEAD_BYTES = 256 * 1024
 DELIMITERS = (",", ";", "\t", "|")
@@ -56,7 +57,11 @@ class Dialect:
 
 
 def detect_encoding(head: bytes) -> tuple[str, bool]:
-    """Return (python codec, had BOM). Raise SchemaError when the bytes are not text."""
+    """Return (python codec, had BOM) for the first bytes of a file's text, by the rule the Glue job applies to
+    the whole file (`ticketcore.source.EncodingCheck`): "utf-8" when the head holds valid multi-byte UTF-8 or
+    only ASCII (stray bytes in it are decoded by fallback), "cp1252" when it holds no valid multi-byte sequence
+    and some invalid bytes; "utf-8-sig" / "utf-16" by their BOM. The job decides again from every byte.
+    Raise SchemaError when the bytes are not text (a compressed upload is decompressed before: `text_head`)."""
     if not head:
         raise SchemaError("empty file: no bytes to read")
     if head.startswith(codecs.BOM_UTF8):
@@ -69,23 +74,24 @@ def detect_encoding(head: bytes) -> tuple[str, bool]:
     if b"\x00" in head:
         offset = head.index(b"\x00")
         raise SchemaError(f"not text: NUL bytes found at offset {offset} (binary content?)")
-    try:
-        # A head cut mid-character is fine: only the last few bytes may be incomplete.
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-        return "utf-8", False
-    except UnicodeDecodeError:
-        pass
-    text = head.decode("cp1252", errors="replace")
-    controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\r\n\t")
-    if controls > max(8, len(text) // 100) or text.count("\ufffd") > len(text) // 100:
-        raise SchemaError(f"not text: {controls} control characters in the first {len(head)} bytes")
-    return "cp1252", False
+    check = EncodingCheck()
+    check.feed(head)
+    # Not final: a head cut mid-character is fine (only its last few bytes may be incomplete).
+    encoding = check.result(complete=False).encoding
+    if encoding == "cp1252":
+        text = fallback_decode(head)
+        controls = sum(1 for ch in text if (ord(ch) < 32 and ch not in "\r\n\t") or 0x80 <= ord(ch) < 0xA0)
+        if controls > max(8, len(text) // 100):
+            raise SchemaError(f"not text: {controls} control characters in the first {len(head)} bytes")
+    return encoding, False
 
 
 def decode_head(head: bytes) -> tuple[str, str, bool]:
+    """(text, codec, had BOM) of the first bytes of a file's text: no U+FFFD for stray bytes (decoded as
+    Windows-1252, as the job does), a multi-byte character cut by the end of the head dropped."""
     encoding, bom = detect_encoding(head)
-    # Drop a possibly cut multibyte character at the end of the head.
-    text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(head, final=False)
+    errors = "replace" if encoding == "utf-16" else FALLBACK_ERRORS
+    text = codecs.getincrementaldecoder(encoding)(errors=errors).decode(head, final=False)
     return text.lstrip("\ufeff"), encoding, bom
 
 

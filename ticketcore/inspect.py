@@ -7,6 +7,7 @@ from typing import Any
 from ticketcore import layout
 from ticketcore.contract import Contract, SchemaError, map_headers
 from ticketcore.dialect import HEAD_BYTES, csv_reader, decode_head, detect_dialect, scan
+from ticketcore.source import text_head
 from ticketcore.storage import Storage
 
 SAMPLE_ROWS = 50
@@ -16,11 +17,13 @@ def inspect_source(storage: Storage, key: str, run_id: str, contract: Contract) 
     size = storage.size(key)
     if size == 0:
         raise SchemaError(f"empty file: {key} has 0 bytes")
-    head = storage.read_bytes(key, HEAD_BYTES)
+    # A .csv.gz or a zip of one CSV is read decompressed (by its magic number, whatever the key's name).
+    source = text_head(storage.read_bytes(key, HEAD_BYTES), size <= HEAD_BYTES, HEAD_BYTES)
+    head = source.data
     dialect = detect_dialect(head)
     mapping = map_headers(dialect.headers, contract)
     text, _, _ = decode_head(head)
-    if size <= len(head):
+    if source.complete:
         # The whole file is in the head: a quote that is still open at its end would make the CSV readers take
         # the rest of the file as one value (published whole if it is the last column). Refuse, naming the line.
         opened = scan(text, dialect.delimiter).open_quote_line
@@ -44,6 +47,7 @@ def inspect_source(storage: Storage, key: str, run_id: str, contract: Contract) 
         "quarantine_uri": storage.uri(layout.quarantine_prefix(key, run_id)),
         "reports_uri": storage.uri(layout.reports_prefix(run_id)),
         "bytes": size,
+        "compression": source.compression,
         "dialect": dialect.to_dict(),
         "mapping": mapping.canonical,
         "unknown_columns": mapping.unknown,

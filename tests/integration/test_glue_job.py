@@ -179,7 +179,8 @@ def test_encodings_and_delimiters(spark, tmp_path):
     ("content", "message"),
     [
         (b"", "empty file"),
-        (b"\x1f\x8b\x08\x00binary", "not text"),
+        (b"\x1f\x8b\x08\x00binary", "gzip data is cut short"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "not text"),
         (b"Ticket ID,Subject\nT1,x\n", "missing required columns ['created_at']"),
     ],
 )
@@ -367,3 +368,61 @@ def test_s3_sources_are_streamed_by_boto3_with_their_raw_keys(monkeypatch):
         assert b"".join(pieces) == data and max(len(p) for p in pieces) <= 100_000
         # The job's entry point takes the s3 path without touching Spark (None would fail if it did).
         assert b"".join(read_pieces(None, f"s3://tickets-scan-test/{key}", 65_536)) == data  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- compressed uploads, encoding of the whole file
+
+
+def test_gzip_and_zip_uploads_are_read_decompressed(spark, tmp_path):
+    import gzip
+    import zipfile
+
+    text = "Ticket ID,Created At,Agent\nT1,2024-01-02 10:00,Zoë\nT2,2024-01-03 11:00,José\n"
+    gz = tmp_path / "t.csv.gz"
+    gz.write_bytes(gzip.compress(text.encode()))
+    report = run(spark, job(tmp_path / "gz", gz))
+    assert report["source_text"]["compression"] == "gzip"
+    assert report["source_text"]["read_from"].endswith("staging/source/t.csv")
+    assert sorted(published(tmp_path / "gz").to_pandas().agent) == ["José", "Zoë"]
+
+    archive = tmp_path / "t.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("export/tickets.csv", text)
+        zf.writestr("__MACOSX/export/._tickets.csv", b"\x00\x05")  # Finder's resource fork: not data
+    report = run(spark, job(tmp_path / "zip", archive))
+    assert (report["source_text"]["compression"], report["source_text"]["zip_member"]) == ("zip", "export/tickets.csv")
+    assert report["rows_valid"] == 2
+
+
+def test_a_zip_of_several_files_is_refused_naming_them(spark, tmp_path):
+    import zipfile
+
+    archive = tmp_path / "two.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("a.csv", "Ticket ID,Created At\nT1,2024-01-01\n")
+        zf.writestr("notes.txt", "secret text")
+    with pytest.raises(SchemaError, match=r"holds 2 files \(a.csv, notes.txt\)") as err:
+        run(spark, job(tmp_path, archive, dialect=json.dumps(detect_dialect(b"Ticket ID,Created At\n").to_dict())))
+    assert "secret" not in str(err.value)
+
+
+def test_encoding_is_decided_from_the_whole_file(spark, tmp_path):
+    # The first non-ASCII byte comes after the head: Windows-1252 (no valid UTF-8 sequence anywhere).
+    rows = [f"T{i},2024-01-02 10:00,{'x' * 200}" for i in range(1, 1400)]
+    legacy = tmp_path / "legacy.csv"
+    legacy.write_bytes(("Ticket ID,Created At,Subject\n" + "\n".join(rows) + "\nT9999,2024-01-03,Café\n").encode("cp1252"))
+    assert legacy.stat().st_size > HEAD_BYTES
+    report = run(spark, job(tmp_path / "a", legacy))
+    assert (report["source_text"]["head_encoding"], report["dialect"]["encoding"]) == ("utf-8", "cp1252")
+    assert published(tmp_path / "a").to_pandas().set_index("ticket_id").loc["T9999"].subject == "Café"
+
+    # UTF-8 with one Windows-1252 byte on line 3: that byte alone is decoded by fallback, and reported.
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_bytes("Ticket ID,Created At,Subject\nT1,2024-01-02,Müller\n".encode() + b"T2,2024-01-02,Caf\xe9\n"
+                      + "T3,2024-01-02,東京\n".encode())
+    report = run(spark, job(tmp_path / "b", mixed))
+    encoding = report["source_text"]["encoding"]
+    assert (encoding["encoding"], encoding["fallback_lines"], encoding["fallback_line_numbers"]) == ("utf-8", 1, [3])
+    subjects = published(tmp_path / "b").to_pandas().set_index("ticket_id").subject.to_dict()
+    assert subjects == {"T1": "Müller", "T2": "Café", "T3": "東京"}
+    assert report["source_text"]["read_from"].endswith("staging/source/utf8-mixed.csv")
