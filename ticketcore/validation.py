@@ -131,7 +131,17 @@ def gx_context() -> Any:
 # ------------------------------------------------------------------ the suite, from the contract
 
 
+# Contract checks evaluated on the run report, not by great-expectations on the staged rows.
+RUN_REPORT_CHECKS = {"quarantine_share"}
+# What the share check excludes: a superseded duplicate is an accounted-for older version, not a bad row.
+NOT_A_BAD_ROW = {"duplicate_superseded"}
+DEFAULT_MAX_QUARANTINE_SHARE = 0.5
+
+
 def expectation_name(exp: Expectation) -> str:
+    if exp.type == "quarantine_share":
+        share = float(exp.params.get("max_share", DEFAULT_MAX_QUARANTINE_SHARE))
+        return f"quarantine_share(rows quarantined <= {share:.0%} of rows read)"
     if exp.type == "not_before":
         return f"not_before({exp.column} >= {exp.params['other']})"
     if exp.type == "row_count_reconciles":
@@ -176,7 +186,8 @@ def build_suite(contract: Contract) -> ExpectationSuite:
     gx, gxe = _gx()
     return gx.ExpectationSuite(  # built whole: `add_expectation` would look for a context to save it in
         name=SUITE_NAME,
-        expectations=[_gx_expectation(exp, contract, gxe) for exp in contract.expectations],
+        expectations=[_gx_expectation(exp, contract, gxe) for exp in contract.expectations
+                      if exp.type not in RUN_REPORT_CHECKS],
         meta={"contract": contract.name, "source": contract.source_path},
     )
 
@@ -230,6 +241,7 @@ def evaluate(batch: Batch, suite: ExpectationSuite, run_report: dict[str, Any], 
     results = sorted((_entry(r, params) for r in gx_result.results), key=lambda e: order.get(e["name"], 99))
     if any(e.type == "row_count_reconciles" for e in contract.expectations):
         results.append(_reconciliation(run_report, contract))
+    results += [_quarantine_share(run_report, e) for e in contract.expectations if e.type == "quarantine_share"]
     row_count = next((int(r["observed"]["observed_value"]) for r in results
                       if r["expectation"] == "expect_table_row_count_to_equal"
                       and isinstance(r["observed"].get("observed_value"), int)), None)
@@ -292,6 +304,40 @@ def _reconciliation(run_report: dict[str, Any], contract: Contract) -> dict[str,
         "observed": counts,
         "summary": f"{RECONCILE_NAME}: run report rows_read {read} {'==' if ok else '!='} rows_valid {valid} "
                    f"+ rows_quarantined {quarantined}",
+    }
+
+
+def quarantine_share_check(run_report: dict[str, Any], max_share: float) -> tuple[bool, int, int, dict[str, int]]:
+    """(ok, bad rows, rows read, bad rows per reason, largest first) for a run report. A file whose rows are all
+    quarantined fails whatever the share; a header-only file (no rows) passes; superseded duplicates are not bad
+    rows. Raises nothing: a report without the counts is bad rows 0 of 0."""
+    read = int(run_report.get("rows_read") or 0)
+    by_reason = {r: int(n) for r, n in (run_report.get("quarantined_by_reason") or {}).items()
+                 if r not in NOT_A_BAD_ROW and n}
+    bad = sum(by_reason.values())
+    ok = read == 0 or (bad < read and bad <= max_share * read)
+    return ok, bad, read, dict(sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _quarantine_share(run_report: dict[str, Any], exp: Expectation) -> dict[str, Any]:
+    """The honest outcome: a file that is mostly (or wholly) quarantined fails validation instead of ending
+    SUCCEEDED with little or nothing published. The summary names the main reasons with their counts."""
+    max_share = float(exp.params.get("max_share", DEFAULT_MAX_QUARANTINE_SHARE))
+    ok, bad, read, by_reason = quarantine_share_check(run_report, max_share)
+    name = expectation_name(exp)
+    main = "; ".join(f"{reason} {count:,}" for reason, count in list(by_reason.items())[:3])
+    share = bad / read if read else 0.0
+    summary = f"{name}: {bad:,} of {read:,} rows read quarantined ({share:.1%})"
+    if bad == read and read:
+        summary += ", every row"
+    if main:
+        summary += f"; main reasons: {main}"
+    return {
+        "name": name, "expectation": "run_report_quarantine_share", "contract_type": "quarantine_share",
+        "column": None, "severity": exp.severity, "success": ok,
+        "observed": {"rows_read": read, "rows_quarantined_bad": bad, "share": round(share, 6),
+                     "max_share": max_share, "by_reason": by_reason},
+        "summary": summary,
     }
 
 

@@ -30,6 +30,7 @@ from ticketcore.validation import (
 )
 
 CONTRACT = load_contract()
+CONTRACT_TEXT = Path(CONTRACT.source_path).read_text(encoding="utf-8")
 RUN = "run-0001"
 T0 = datetime(2024, 1, 20, 9, 0, tzinfo=UTC)
 
@@ -129,8 +130,10 @@ def test_suite_has_one_expectation_per_contract_entry_with_its_severity():
                 "between": "expect_column_values_to_be_between",
                 "not_before": "expect_column_pair_values_a_to_be_greater_than_b",
                 "row_count_reconciles": "expect_table_row_count_to_equal"}
-    assert len(suite.expectations) == len(CONTRACT.expectations) == 9
-    for gx_exp, entry in zip(suite.expectations, CONTRACT.expectations, strict=True):
+    # The quarantine share is checked on the run report, not by great-expectations.
+    gx_entries = [e for e in CONTRACT.expectations if e.type != "quarantine_share"]
+    assert len(suite.expectations) == len(gx_entries) == len(CONTRACT.expectations) - 1 == 9
+    for gx_exp, entry in zip(suite.expectations, gx_entries, strict=True):
         assert gx_exp.expectation_type == gx_types[entry.type]
         assert gx_exp.meta["severity"] == entry.severity
         assert gx_exp.meta["contract_type"] == entry.type
@@ -163,10 +166,10 @@ def test_clean_output_passes_every_expectation(storage, capfd):
         "not_null(ticket_id)", "not_null(created_at)", "unique(ticket_id)", "in_set(status)",
         "in_set(priority)", "in_set(channel)", "between(satisfaction_score)",
         "not_before(resolved_at >= created_at)", "row_count_reconciles(staged rows == rows_valid)",
-        RECONCILE_NAME,
+        RECONCILE_NAME, SHARE_NAME,
     ]
     assert all(r["success"] for r in result.results)
-    assert result.statistics["files"] == 2 and result.statistics["evaluated"] == 10
+    assert result.statistics["files"] == 2 and result.statistics["evaluated"] == 11
     assert by_name(result)["between(satisfaction_score)"]["observed"]["missing_count"] == 20
     json.dumps(result.to_report())  # plain JSON all the way down
     assert "Calculating Metrics" not in capfd.readouterr().err  # GX's tqdm bars are off
@@ -326,3 +329,57 @@ def test_materialise_uses_local_files_in_place_and_downloads_the_others(storage,
     assert [p.startswith(str(workdir)) for p in paths] == [True, True]
     assert [Path(p).read_bytes() for p in paths] == [storage.read_bytes(k) for k in keys]
     assert pq.read_table(paths[0]).num_rows + pq.read_table(paths[1]).num_rows == 40
+
+
+# ------------------------------------------------------------------ the honest outcome
+
+SHARE_NAME = "quarantine_share(rows quarantined <= 50% of rows read)"
+
+
+def test_a_file_mostly_quarantined_fails_naming_the_main_reasons(storage):
+    report = stage(storage, [ticket(i) for i in range(3)])
+    report.update(rows_read=11, rows_quarantined=8, quarantined_by_reason={
+        "unparseable_required:created_at": 5, "missing_required:ticket_id": 2, "duplicate_superseded": 1})
+    result = run(storage, report)
+    assert result.failed_errors == [SHARE_NAME]
+    observed = by_name(result)[SHARE_NAME]["observed"]
+    # The superseded duplicate is not a bad row: 7 of 11.
+    assert observed["by_reason"] == {"unparseable_required:created_at": 5, "missing_required:ticket_id": 2}
+    assert (observed["rows_quarantined_bad"], observed["rows_read"]) == (7, 11)
+    with pytest.raises(DataQualityError, match=r"7 of 11 rows read quarantined \(63.6%\); main reasons: "
+                                               r"unparseable_required:created_at 5; missing_required:ticket_id 2"):
+        result.raise_on_failure()
+
+
+def test_every_row_quarantined_fails_whatever_the_share(storage):
+    report = stage(storage, [])
+    report.update(rows_read=3, rows_valid=0, rows_quarantined=3,
+                  quarantined_by_reason={"wrong_field_count": 3})
+    contract = load_contract_with_share(1.0)
+    result = run(storage, report, contract)
+    assert SHARE_NAME.replace("50%", "100%") in result.failed_errors
+    assert "3 of 3 rows read quarantined (100.0%), every row; main reasons: wrong_field_count 3" in result.error_message()
+
+
+@pytest.mark.parametrize(("read", "bad", "duplicates", "ok"), [
+    (0, 0, 0, True),  # a header-only file
+    (10, 5, 0, True),  # exactly the share
+    (10, 6, 0, False),
+    (10, 1, 9, True),  # superseded duplicates are accounted-for versions, not bad rows
+    (1, 1, 0, False),
+])
+def test_quarantine_share_rule(read, bad, duplicates, ok):
+    from ticketcore.validation import quarantine_share_check
+
+    report = {"rows_read": read, "quarantined_by_reason": {"missing_required:created_at": bad,
+                                                           "duplicate_superseded": duplicates}}
+    assert quarantine_share_check(report, 0.5)[0] is ok
+
+
+def load_contract_with_share(share: float):
+    from ticketcore.contract import parse_contract
+
+    text = CONTRACT_TEXT.replace("{type: quarantine_share, max_share: 0.5, severity: error}",
+                                 f"{{type: quarantine_share, max_share: {share}, severity: error}}")
+    assert text != CONTRACT_TEXT
+    return parse_contract(text)
