@@ -357,10 +357,12 @@ def configure(spark: SparkSession) -> None:
 
 def read_source(spark: SparkSession, uri: str, dialect: Dialect, mapping: HeaderMapping) -> DataFrame:
     """The CSV as the dialect describes it: every mapped column a raw string, ragged records in the corrupt
-    column, a trailing delimiter's field and the carriage return ending a mixed file's records already taken off."""
+    column, trailing delimiters' fields and the carriage return ending a mixed file's records already taken off.
+    Read without a header: the header (and a `sep=` line before it) are the first `dialect.skip_records`
+    records, which `tx.with_record_index` drops, so a preamble never becomes the header."""
     raw = (
         spark.read.options(
-            header=True,
+            header=False,
             multiLine=True,
             escape='"',
             sep=dialect.delimiter,
@@ -373,12 +375,12 @@ def read_source(spark: SparkSession, uri: str, dialect: Dialect, mapping: Header
             # Without it the reader takes the first line's ending as the only one: "\n" ends every record.
             **({"lineSep": "\n"} if dialect.line_terminator == "mixed" else {}),
         )
-        .schema(tx.source_schema(mapping, dialect.trailing_delimiter))
+        .schema(tx.source_schema(mapping, dialect.extra_fields))
         .csv(uri)
     )
     if dialect.line_terminator == "mixed":
         raw = tx.strip_record_cr(raw)
-    if dialect.trailing_delimiter:
+    if dialect.extra_fields:
         raw = tx.drop_trailing_field(raw, dialect.delimiter)
     return raw
 
@@ -417,7 +419,7 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
     # A multi-line CSV file is not splittable: one task parses it and numbers its records in file order. A
     # big file's rows are then spread over the cores (by record number, so no sort is needed) for the typing,
     # dedupe and write; a small one stays whole, since the shuffle would cost more than it saves.
-    indexed = tx.with_record_index(raw)
+    indexed = tx.with_record_index(raw, dialect.skip_records)
     spread = tx.spread_partitions(file_size(spark, source_uri), spark.sparkContext.defaultParallelism)
     if spread > 1:
         indexed = indexed.repartition(spread, tx.RECORD)
@@ -434,13 +436,17 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
         c: choose_format(c, tx.evidence_from_row(evidence, tx.value(c)), contract.ambiguous_date_order) for c in ts_cols
     }
     lap("read_and_infer")
-    open_quote_line = quote_scan.result().open_quote_line
+    whole_file = quote_scan.result()
+    open_quote_line = whole_file.open_quote_line
     lap("quote_scan")
 
     typed, info = tx.type_columns(base, contract, mapping, formats)
     # Line numbers and the dedupe need the whole file: they are computed on a narrow frame (Spark prunes the
     # typing to the three columns involved) and come back to the wide rows through one broadcast join.
-    outcomes = tx.record_outcomes(tx.classify(typed, contract, info), open_quote_line=open_quote_line).persist()
+    outcomes = tx.record_outcomes(
+        tx.classify(typed, contract, info), header_lines=dialect.lines_before_data, open_quote_line=open_quote_line,
+        blank_lines=whole_file.blank_lines,
+    ).persist()
     outcomes.count()  # computed into its cache here, so the report times this phase on its own
     lap("lines_and_dedupe")
     final = tx.derive(typed.join(F.broadcast(outcomes), tx.RECORD), args.run_id, source_key, ingested_at)

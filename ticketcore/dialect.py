@@ -5,6 +5,7 @@ Used by the inspect Lambda (which reads only the head of the object) and by the 
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import csv
 import functools
@@ -44,6 +45,26 @@ class Dialect:
     line_terminator: str  # of records (newlines inside quoted values do not count): "\r\n", "\n" or "mixed"
     # Every line ends with the delimiter: each record has one more (empty) field than there are headers.
     trailing_delimiter: bool = False
+    # How many fields each record has after the named ones (Excel's used range: `a,b,,` has 2); 0 with no
+    # trailing delimiter. A dialect written before this field existed reads as 1 when trailing_delimiter.
+    trailing_fields: int = 0
+    # Physical lines before the header record: blank lines and Excel's `sep=;` hint line.
+    preamble_lines: int = 0
+    # Physical lines the header record covers (a quoted header cell may hold line breaks).
+    header_lines: int = 1
+    # Records the CSV reader returns before the first data record (a `sep=` line, then the header itself;
+    # blank lines are skipped by the reader and do not count).
+    skip_records: int = 1
+
+    @property
+    def extra_fields(self) -> int:
+        """Fields read after the named columns (and dropped): the trailing delimiter's."""
+        return max(self.trailing_fields, 1 if self.trailing_delimiter else 0)
+
+    @property
+    def lines_before_data(self) -> int:
+        """Physical lines up to the end of the header record: the first data record starts on the next one."""
+        return self.preamble_lines + self.header_lines
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -127,14 +148,27 @@ def sniff_delimiter(header_line: str, sample: str = "") -> str:
     return max(candidates, key=lambda d: (agreement(d), counts[d]))
 
 
-def has_trailing_delimiter(headers: list[str], records: Iterable[list[str]]) -> bool:
-    """Every line ends with the delimiter: the header's last name is empty (not a column) and each record has
-    that one extra field. When the records of the head do not (most of them are as wide as the named headers),
-    only the header line had a stray delimiter, and the records need no extra column."""
-    if len(headers) < 2 or headers[-1] != "":
-        return False
+def trailing_field_count(headers: list[str], records: Iterable[list[str]]) -> int:
+    """How many fields after the named columns each record has: the header line ends in k empty names (Excel's
+    used range writes `a,b,,`; a trailing delimiter writes one), and the records of the head are read for how
+    many of those they really carry (the width most of them have; a tie goes to the wider). 0 when the header
+    ends with a name, or when the records are as wide as the named headers (only the header line had stray
+    delimiters)."""
+    k = 0
+    while k < len(headers) - 1 and headers[len(headers) - 1 - k] == "":
+        k += 1
+    if not k:
+        return 0
+    named = len(headers) - k
     widths = [len(r) for r in records if r]
-    return sum(w == len(headers) for w in widths) >= sum(w == len(headers) - 1 for w in widths)
+    if not widths:
+        return k
+    return max(range(k + 1), key=lambda t: (sum(w == named + t for w in widths), t))
+
+
+def has_trailing_delimiter(headers: list[str], records: Iterable[list[str]]) -> bool:
+    """Every line ends with the delimiter (at least one field after the named columns)."""
+    return trailing_field_count(headers, records) > 0
 
 
 @dataclass(frozen=True)
@@ -144,6 +178,9 @@ class Scan:
     crlf: int  # record terminators outside quoted values
     lf: int
     open_quote_line: int | None  # the line a quoted value opens on that is still open at the end of the text
+    # Blank lines outside quoted values (empty or a lone "\r"), 1-based: the CSV readers skip them, so the job
+    # adds them back to compute the physical line each record starts on.
+    blank_lines: tuple[int, ...] = ()
 
 
 # The rest of a quoted value after its opening quote: `""` is a quote inside it; up to the closing quote or the
@@ -160,6 +197,8 @@ def _quoted_value(delimiter: str) -> re.Pattern[str]:
 
 
 _REST_OF_QUOTED = re.compile(_QUOTED_BODY)
+# The start of a blank line: right after a newline, nothing (or a lone "\r") before the next one.
+_BLANK_LINE = re.compile(r"(?<=\n)\r?(?=\n)")
 
 
 class QuoteScanner:
@@ -177,11 +216,15 @@ class QuoteScanner:
         # the next piece makes the two one `""`, and the value goes on.
         self._closed_line: int | None = None
         self._last = "\n"  # the last character fed; nothing fed yet is the start of a field
+        self._blank: list[int] = []
+        self._pending_cr = False  # the line the last piece ended in holds only "\r" so far (outside quotes)
 
     def feed(self, text: str) -> None:
         if not text:
             return
         n, pos, inside_nl, inside_crlf = len(text), 0, 0, 0
+        quoted: list[tuple[int, int]] = []  # spans of quoted values in this piece, in order
+        at_line_start = self._last == "\n" and self._open_line is None and self._closed_line is None
         if self._closed_line is not None and text[0] == '"':
             self._open_line, pos = self._closed_line, 1
         self._closed_line = None
@@ -189,6 +232,7 @@ class QuoteScanner:
             match = _REST_OF_QUOTED.match(text, pos)
             pos = match.end() if match else pos  # it always matches, maybe nothing
             inside_nl, inside_crlf = text.count("\n", 0, pos), text.count("\r\n", 0, pos)
+            quoted.append((0, pos))
             if pos < n:  # its closing quote
                 self._closed_line = self._open_line if pos + 1 == n else None
                 self._open_line, pos = None, pos + 1
@@ -199,20 +243,43 @@ class QuoteScanner:
         if self._open_line is None:
             for m in self._quoted.finditer(text, pos):
                 start, end = m.span()
+                quoted.append((start, end))
                 inside_nl += text.count("\n", start, end)
                 inside_crlf += text.count("\r\n", start, end)
                 if m.group(1) is None:  # runs to the end of the piece: the last match
                     self._open_line = self._line + text.count("\n", 0, start)
                 elif end == n:
                     self._closed_line = self._line + text.count("\n", 0, start)
+        if self._pending_cr and text[0] == "\n":
+            self._blank.append(self._line)  # a blank "\r\n" line cut between two pieces
+        self._find_blank_lines(text, quoted, at_line_start)
+        self._pending_cr = self._open_line is None and text.endswith("\r") and (
+            text.endswith("\n\r") or (len(text) == 1 and at_line_start)
+        )
         lines = text.count("\n")
         self._nl += lines - inside_nl
         self._crlf += text.count("\r\n") - inside_crlf
         self._line += lines
         self._last = text[-1]
 
+    def _find_blank_lines(self, text: str, quoted: list[tuple[int, int]], at_line_start: bool) -> None:
+        starts = [m.start() for m in _BLANK_LINE.finditer(text)]
+        if at_line_start and (text.startswith("\n") or text.startswith("\r\n")):
+            starts.insert(0, 0)  # the piece begins on a line of its own (or the text starts blank)
+        if not starts:
+            return
+        quote_starts = [a for a, _ in quoted]
+        line, counted = self._line, 0
+        for b in starts:
+            i = bisect.bisect_right(quote_starts, b) - 1
+            if i >= 0 and b < quoted[i][1]:
+                continue  # a newline inside a quoted value is data
+            line += text.count("\n", counted, b)
+            counted = b
+            self._blank.append(line)
+
     def result(self) -> Scan:
-        return Scan(self._crlf, self._nl - self._crlf, self._open_line)
+        return Scan(self._crlf, self._nl - self._crlf, self._open_line, tuple(self._blank))
 
 
 def scan(text: str, delimiter: str) -> Scan:
@@ -244,19 +311,62 @@ def scan_stream(pieces: Iterable[bytes], encoding: str, delimiter: str) -> Scan:
     return scanner.result()
 
 
+# Excel writes `sep=;` as the first line of a CSV it saves for another locale: a hint, not the header.
+_SEP_HINT = re.compile(r"^\s*sep=(.)\s*$", re.IGNORECASE)
+# Columns a file may have. Beyond it, the Step Functions payload (256 KiB) and Spark's code generation for the
+# typing stage are at risk; a file this wide is almost always a mistake (a transposed sheet). Measured in
+# bench/RESULTS.md (the 900-column Jira export and 2,000 columns run).
+MAX_COLUMNS = 2000
+
+
+def split_preamble(text: str) -> tuple[int, int, str | None, str]:
+    """(physical lines before the header, records among them, `sep=` delimiter or None, text from the header on).
+    The preamble is blank lines and one Excel `sep=X` hint line before the header."""
+    lines = records = 0
+    hinted: str | None = None
+    pos = 0
+    while pos < len(text):
+        end = text.find("\n", pos)
+        line = text[pos:] if end < 0 else text[pos:end]
+        if line.rstrip("\r") == "":
+            pass  # blank: skipped by the CSV readers, still a line of the file
+        elif hinted is None and records == 0 and (m := _SEP_HINT.match(line)):
+            hinted, records = m.group(1), 1
+        else:
+            break
+        lines += 1
+        if end < 0:
+            pos = len(text)
+            break
+        pos = end + 1
+    return lines, records, hinted, text[pos:]
+
+
 def detect_dialect(head: bytes) -> Dialect:
+    """Encoding, delimiter, headers, record terminator and the shape of the lines before the data, from the
+    head of a file. Raises SchemaError for binary content, an empty file or more than MAX_COLUMNS columns."""
     text, encoding, bom = decode_head(head)
     if not text.strip():
         raise SchemaError(f"empty file: {len(head)} bytes but no header line (only whitespace)")
-    first_line = text.splitlines()[0] if text.splitlines() else text
-    delimiter = sniff_delimiter(first_line, text)
-    reader = csv_reader(text, delimiter)
+    preamble, pre_records, hinted, body = split_preamble(text)
+    if not body.strip():
+        raise SchemaError(f"no header line: the file holds only {preamble} preamble line(s) (blank or `sep=`)")
+    first_line = body.splitlines()[0] if body.splitlines() else body
+    delimiter = hinted if hinted in DELIMITERS else sniff_delimiter(first_line, body)
+    reader = csv_reader(body, delimiter)
     headers = [h.strip() for h in next(reader)]
-    trailing = has_trailing_delimiter(headers, islice(reader, SNIFF_RECORDS))
+    header_lines = reader.line_num  # a quoted header cell may span lines
+    if len(headers) > MAX_COLUMNS:
+        raise SchemaError(
+            f"too many columns: the header has {len(headers):,} columns; at most {MAX_COLUMNS:,} are supported "
+            "(split the export into narrower files or drop unused columns)"
+        )
+    trailing = trailing_field_count(headers, islice(reader, SNIFF_RECORDS))
     while len(headers) > 1 and headers[-1] == "":
         headers.pop()
-    found = scan(text, delimiter)
+    found = scan(body, delimiter)
     crlf, lf = found.crlf, found.lf
     terminator = "\r\n" if crlf and not lf else ("\n" if not crlf else "mixed")
     return Dialect(encoding=encoding, bom=bom, delimiter=delimiter, headers=headers, line_terminator=terminator,
-                   trailing_delimiter=trailing)
+                   trailing_delimiter=trailing > 0, trailing_fields=trailing, preamble_lines=preamble,
+                   header_lines=header_lines, skip_records=pre_records + 1)

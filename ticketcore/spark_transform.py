@@ -47,12 +47,18 @@ def value(name: str) -> str:
     return f"_v_{name}"
 
 
-def source_schema(mapping: HeaderMapping, trailing_delimiter: bool = False) -> T.StructType:
+def trailing_names(count: int) -> list[str]:
+    """Names of the fields read after the named columns: `_trailing_field`, `_trailing_field_2`, ..."""
+    return [TRAILING if i == 0 else f"{TRAILING}_{i + 1}" for i in range(count)]
+
+
+def source_schema(mapping: HeaderMapping, trailing_delimiter: bool | int = False) -> T.StructType:
     """Every source column as a string (typing happens after), plus Spark's corrupt-record column. A file whose
-    lines end with the delimiter has one more field per record than headers: read it too (else every record
-    is too wide), and fold it away with `drop_trailing_field`."""
+    lines end with the delimiter has more fields per record than headers (one per trailing delimiter; Excel's
+    used range can leave several): read them too (else every record is too wide), and fold them away with
+    `drop_trailing_field`. `trailing_delimiter`: how many such fields (True is one)."""
     fields = [T.StructField(raw(n), T.StringType()) for n in mapping.output_names]
-    extra = [T.StructField(TRAILING, T.StringType())] if trailing_delimiter else []
+    extra = [T.StructField(n, T.StringType()) for n in trailing_names(int(trailing_delimiter))]
     return T.StructType([*fields, *extra, T.StructField(CORRUPT, T.StringType())])
 
 
@@ -85,16 +91,30 @@ def drop_trailing_field(df: DataFrame, delimiter: str) -> DataFrame:
     shifted by an unquoted delimiter, so the record is quarantined as wrong_field_count rather than published
     with the value dropped. Spark keeps the text of only the records it could not split, so the corrupt-record
     text of such a record is its fields joined again (quoted where needed; its newlines, so its span, kept)."""
-    extra = F.col(TRAILING)
-    fields = [csv_field(F.col(c), delimiter) for c in df.columns if c.startswith(RAW) or c == TRAILING]
-    too_wide = F.col(CORRUPT).isNull() & (F.trim(extra) != "")
+    extras = [c for c in df.columns if c.startswith(TRAILING)]
+    fields = [csv_field(F.col(c), delimiter) for c in df.columns if c.startswith((RAW, TRAILING))]
+    has_value = F.lit(False)
+    for c in extras:
+        has_value = has_value | F.coalesce(F.trim(F.col(c)) != "", F.lit(False))
+    too_wide = F.col(CORRUPT).isNull() & has_value
     return df.withColumn(CORRUPT, F.when(too_wide, F.concat_ws(delimiter, *fields)).otherwise(F.col(CORRUPT))).drop(
-        TRAILING
+        *extras
     )
 
 
-def with_record_index(df: DataFrame) -> DataFrame:
+def balanced_sum(cols: list[SparkColumn]) -> SparkColumn:
+    """`a + b + c + ...` as a balanced tree: a left-deep sum of a wide file's 900 columns is 900 levels deep,
+    and Spark's recursive analysis and code generation overflow the JVM stack on it (from about 750 columns)."""
+    if not cols:
+        return F.lit(0)
+    while len(cols) > 1:
+        cols = [cols[i] + cols[i + 1] if i + 1 < len(cols) else cols[i] for i in range(0, len(cols), 2)]
+    return cols[0]
+
+
+def with_record_index(df: DataFrame, skip_records: int = 0) -> DataFrame:
     """Number each record in file order (`_record_index`) and count the physical lines it covers (`_span`).
+    The first `skip_records` records (a `sep=` line and the header, read as records) are dropped.
 
     Spark numbers the records of a file in order because a multi-line CSV file is read by a single task. A
     record spans 1 + (newlines inside its quoted fields) lines; ragged rows have their text in the corrupt
@@ -107,9 +127,10 @@ def with_record_index(df: DataFrame) -> DataFrame:
                           F.lit(0))
 
     data_cols = [c for c in df.columns if c.startswith(RAW)]
-    newlines = sum((newlines_in(c) for c in data_cols), F.lit(0))
+    newlines = balanced_sum([newlines_in(c) for c in data_cols])
     span = F.when(F.col(CORRUPT).isNotNull(), newlines_in(CORRUPT)).otherwise(newlines) + F.lit(1)
-    return df.select("*", F.monotonically_increasing_id().alias(RECORD), span.alias(SPAN))
+    indexed = df.select("*", F.monotonically_increasing_id().alias(RECORD), span.alias(SPAN))
+    return indexed.where(F.col(RECORD) >= skip_records) if skip_records else indexed
 
 
 SPREAD_BYTES = 128 * 2**20  # of CSV per partition after the parse: Spark's own split size for splittable files
@@ -122,10 +143,35 @@ def spread_partitions(source_bytes: int, cores: int) -> int:
 
 
 def source_lines(df: DataFrame, header_lines: int = 1) -> SparkColumn:
-    """The physical line each record starts on: the header's lines plus the spans of all records before it.
+    """The line each record starts on, counting the lines before the data (`header_lines`: preamble and header)
+    and the spans of all records before it, but not blank lines between records (see `add_blank_lines`).
     A window over the whole file: apply it to a narrow frame (Spark moves every row into one partition)."""
     running = Window.orderBy(RECORD).rowsBetween(Window.unboundedPreceding, -1)
     return F.coalesce(F.sum(SPAN).over(running), F.lit(0)) + F.lit(header_lines + 1)
+
+
+def add_blank_lines(lined: DataFrame, blank_lines: list[int] | tuple[int, ...], after: int) -> DataFrame:
+    """Turn `_source_line` (which counts no blank line) into the physical line: add the blank lines (outside
+    quoted values, from the job's scan of the whole file; those after line `after`, the header's end) that lie
+    before each record. Blank line i (0-based, in file order) lies before every record whose blank-free line
+    is at least `blank_lines[i] - i`; the count per record is a running count over both, sorted together."""
+    blanks = sorted(b for b in blank_lines if b > after)
+    if not blanks:
+        return lined
+    spark = lined.sparkSession
+    marks = spark.createDataFrame([(b - i,) for i, b in enumerate(blanks)], f"{LINE} long").select(
+        F.col(LINE), F.lit(0).alias("_is_record"), F.lit(None).cast("long").alias(RECORD)
+    )
+    records = lined.select(F.col(LINE).cast("long"), F.lit(1).alias("_is_record"), RECORD)
+    # At equal lines the blank comes first: it lies before that record.
+    running = Window.orderBy(LINE, "_is_record").rowsBetween(Window.unboundedPreceding, 0)
+    before = (
+        marks.unionByName(records)
+        .select("*", F.sum(1 - F.col("_is_record")).over(running).alias("_blanks_before"))
+        .where("_is_record = 1")
+        .select(RECORD, "_blanks_before")
+    )
+    return lined.join(before, RECORD).withColumn(LINE, F.col(LINE) + F.col("_blanks_before")).drop("_blanks_before")
 
 
 def with_source_lines(df: DataFrame, header_lines: int = 1) -> DataFrame:
@@ -311,15 +357,20 @@ def supersede_duplicates(valid: DataFrame) -> DataFrame:
     )
 
 
-def record_outcomes(classified: DataFrame, header_lines: int = 1, open_quote_line: int | None = None) -> DataFrame:
+def record_outcomes(classified: DataFrame, header_lines: int = 1, open_quote_line: int | None = None,
+                    blank_lines: list[int] | tuple[int, ...] = ()) -> DataFrame:
     """(record, source line, final error reason) for every record: the two questions that need the whole
     file (where does a record start, which duplicate wins), answered on five narrow columns.
+
+    `header_lines`: physical lines up to the end of the header record (preamble included); `blank_lines`: the
+    file's blank lines outside quoted values (the readers skip them), so `_source_line` is the physical line.
 
     `open_quote_line`: where a quoted value opens that is still open at the end of the file (the job's scan of
     the whole object). The reader took the rest of the file into that value, so the record covering that line
     is quarantined as unterminated_quote, whatever else it looks like, and takes no part in the dedupe."""
     narrow = classified.select(RECORD, SPAN, REASON, "ticket_id", "updated_at")
-    lined = narrow.select("*", source_lines(narrow, header_lines).alias(LINE))
+    lined = add_blank_lines(narrow.select("*", source_lines(narrow, header_lines).alias(LINE)), blank_lines,
+                            header_lines)
     if open_quote_line is not None:
         covers = (F.col(LINE) <= open_quote_line) & (F.col(LINE) + F.col(SPAN) > open_quote_line)
         lined = lined.withColumn(REASON, F.when(covers, F.lit(UNTERMINATED_QUOTE)).otherwise(F.col(REASON)))

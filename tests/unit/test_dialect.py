@@ -90,3 +90,50 @@ def test_dialect_from_dict_is_the_inverse_of_to_dict():
     # The inspect JSON of a dialect written before `trailing_delimiter` existed: the default applies.
     old = {k: v for k, v in d.to_dict().items() if k != "trailing_delimiter"}
     assert Dialect.from_dict({**old, "unknown_later_field": 1}).trailing_delimiter is False
+
+
+def test_excel_sep_line_is_a_preamble_and_names_the_delimiter():
+    d = detect_dialect(b"sep=;\r\nTicket ID;Created, local;Subject\r\nT1;2024-01-01;x\r\n")
+    assert (d.delimiter, d.headers) == (";", ["Ticket ID", "Created, local", "Subject"])
+    assert (d.preamble_lines, d.header_lines, d.skip_records, d.lines_before_data) == (1, 1, 2, 2)
+    # Blank lines before the header are lines of the file but not records the reader returns.
+    d = detect_dialect(b"\n\nSEP=,\na,b\n1,2\n")
+    assert (d.delimiter, d.headers, d.preamble_lines, d.skip_records, d.lines_before_data) == (",", ["a", "b"], 3, 2, 4)
+
+
+def test_a_header_cell_with_line_breaks_counts_its_lines():
+    d = detect_dialect(b'id,"Created\r\n(UTC)",subject\r\n1,2024-01-01,x\r\n')
+    assert d.headers == ["id", "Created\r\n(UTC)", "subject"]
+    assert (d.header_lines, d.skip_records, d.lines_before_data) == (2, 1, 2)
+
+
+@pytest.mark.parametrize(("data", "fields"), [
+    (b"a,b,,\n1,2,,\n3,4,,\n", 2),  # Excel's used range: two empty columns
+    (b"a,b,,,\n1,2,,,\n", 3),
+    (b"a,b,,\n1,2,\n3,4,\n", 1),  # the header has two, the records one
+    (b"a,b,,\n1,2\n3,4\n", 0),  # only the header line has them
+])
+def test_any_number_of_empty_trailing_columns(data, fields):
+    d = detect_dialect(data)
+    assert (d.headers, d.trailing_fields, d.extra_fields, d.trailing_delimiter) == (["a", "b"], fields, fields, fields > 0)
+
+
+def test_a_dialect_from_before_trailing_fields_reads_one_extra_field():
+    old = {"encoding": "utf-8", "bom": False, "delimiter": ",", "headers": ["a"], "line_terminator": "\n",
+           "trailing_delimiter": True}
+    assert Dialect.from_dict(old).extra_fields == 1
+    assert (Dialect.from_dict(old).skip_records, Dialect.from_dict(old).lines_before_data) == (1, 1)
+
+
+def test_too_many_columns_is_a_schema_error_naming_the_count_and_the_limit():
+    from ticketcore.dialect import MAX_COLUMNS
+
+    header = ",".join(f"c{i}" for i in range(MAX_COLUMNS + 1)).encode()
+    with pytest.raises(SchemaError, match=f"{MAX_COLUMNS + 1:,} columns; at most {MAX_COLUMNS:,}"):
+        detect_dialect(header + b"\n")
+    assert len(detect_dialect(",".join(f"c{i}" for i in range(MAX_COLUMNS)).encode() + b"\n").headers) == MAX_COLUMNS
+
+
+def test_a_file_of_only_a_sep_line_has_no_header():
+    with pytest.raises(SchemaError, match="no header line"):
+        detect_dialect(b"sep=;\r\n\r\n")

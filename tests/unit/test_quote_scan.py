@@ -11,10 +11,12 @@ from ticketcore.dialect import QuoteScanner, Scan, scan, scan_stream
 
 
 def walk(text: str, delimiter: str) -> Scan:
-    """The reference: one character at a time, the way the CSV readers go (the first version of `scan`)."""
+    """The reference: one character at a time, the way the CSV readers go (the first version of `scan`). A blank
+    line is one whose text outside quoted values is empty or a lone "\r" before its "\n"."""
     crlf = lf = 0
     line, i, n = 1, 0, len(text)
     field_start = True
+    line_begin, blank = 0, []
     while i < n:
         ch = text[i]
         if field_start and ch == '"':
@@ -22,7 +24,7 @@ def walk(text: str, delimiter: str) -> Scan:
             while True:
                 k = text.find('"', j)
                 if k < 0:
-                    return Scan(crlf, lf, line)
+                    return Scan(crlf, lf, line, tuple(blank))
                 if k + 1 < n and text[k + 1] == '"':
                     j = k + 2
                     continue
@@ -32,12 +34,17 @@ def walk(text: str, delimiter: str) -> Scan:
             continue
         i += 1
         if ch == "\n":
-            lf, line, field_start = lf + 1, line + 1, True
+            if text[line_begin : i - 1] in ("", "\r"):
+                blank.append(line)
+            lf, line, field_start, line_begin = lf + 1, line + 1, True, i
         elif ch == "\r" and text.startswith("\n", i):
+            if text[line_begin : i - 1] == "":
+                blank.append(line)
             crlf, line, i, field_start = crlf + 1, line + 1, i + 1, True
+            line_begin = i
         else:  # a delimiter starts a field; anything else (a quote here, a lone "\r") is data
             field_start = ch == delimiter
-    return Scan(crlf, lf, None)
+    return Scan(crlf, lf, None, tuple(blank))
 
 
 def fed(text: str, delimiter: str, cuts: list[int]) -> Scan:
@@ -59,6 +66,9 @@ CASES = [
     ('x,"a" "b",\n', ",", Scan(0, 1, None)),  # a quote after the closing one and a space is data
     ('x\r"a\n', ",", Scan(0, 1, None)),  # a lone "\r" does not start a field
     ('a\tb\n"1\t2"\t"3\n', "\t", Scan(0, 1, 2)),
+    # Blank lines outside quoted values (the readers skip them), not those inside one.
+    ('a,b\n\n1,"x\n\ny"\r\n\r\n2,z\n\n', ",", Scan(2, 4, None, (2, 6, 8))),
+    ('\n\na\n', ",", Scan(0, 3, None, (1, 2))),
 ]
 
 
