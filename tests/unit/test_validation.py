@@ -358,7 +358,8 @@ def test_every_row_quarantined_fails_whatever_the_share(storage):
     contract = load_contract_with_share(1.0)
     result = run(storage, report, contract)
     assert SHARE_NAME.replace("50%", "100%") in result.failed_errors
-    assert "3 of 3 rows read quarantined (100.0%), every row; main reasons: wrong_field_count 3" in result.error_message()
+    expected = "3 of 3 rows read quarantined (100.0%), every row; main reasons: wrong_field_count 3"
+    assert expected in result.error_message()
 
 
 @pytest.mark.parametrize(("read", "bad", "duplicates", "ok"), [
