@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from pathlib import PurePosixPath
 
 ROOT = "support_ticket"
 RAW_PREFIX = f"{ROOT}/raw/"
@@ -15,6 +14,10 @@ MANIFESTS_PREFIX = f"{PROCESSED_PREFIX}_manifests/"
 QUARANTINE_PREFIX = f"{ROOT}/quarantine/"
 REPORTS_PREFIX = f"{ROOT}/reports/"
 LOCKS_PREFIX = f"{ROOT}/locks/"
+# One JSON record per object under raw/ that started no execution (not a CSV upload, empty), written by the trigger.
+SKIPPED_PREFIX = f"{REPORTS_PREFIX}skipped/"
+# Key endings of the uploads the pipeline reads: a CSV, a gzip-compressed CSV, a zip archive holding one CSV.
+UPLOAD_SUFFIXES = (".csv", ".csv.gz", ".zip")
 
 RUN_REPORT = "run_report.json"
 VALIDATION_REPORT = "validation_report.json"
@@ -24,9 +27,11 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
 def source_name(source_key: str) -> str:
-    """`support_ticket/raw/eu/Tickets 2024.csv` -> `eu_Tickets_2024`: readable, filesystem- and S3-safe."""
+    """`support_ticket/raw/eu/Tickets 2024.csv` (or `.csv.gz`, `.zip`) -> `eu_Tickets_2024`: readable,
+    filesystem- and S3-safe."""
     rel = source_key.removeprefix(RAW_PREFIX)
-    stem = str(PurePosixPath(rel).with_suffix("")) if rel.lower().endswith(".csv") else rel
+    suffix = next((s for s in UPLOAD_SUFFIXES if rel.lower().endswith(s)), "")
+    stem = rel[: len(rel) - len(suffix)] if suffix else rel
     return _UNSAFE.sub("_", stem).strip("._") or "source"
 
 

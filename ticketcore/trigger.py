@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ticketcore.layout import RAW_PREFIX, source_name
+from ticketcore.layout import RAW_PREFIX, SKIPPED_PREFIX, UPLOAD_SUFFIXES, source_name
 
 MAX_NAME = 80
 # How much earlier than the call a returned start date must be to mean "already running": above any clock
@@ -37,24 +38,55 @@ class ObjectCreated:
 class TriggerResult:
     started: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
+    # Objects under raw/ that started nothing: {"key", "reason", "record"} (the key of their skip record).
     skipped: list[dict[str, str]] = field(default_factory=list)
+    # Not uploads at all (folder markers, keys outside raw/): {"key", "reason"}, no record, no metric.
+    ignored: list[dict[str, str]] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"started": self.started, "duplicates": self.duplicates, "skipped": self.skipped,
-                "failed": self.failed}
+                "ignored": self.ignored, "failed": self.failed}
 
 
 def skip_reason(obj: ObjectCreated) -> str | None:
+    """Why the object starts no execution (None: it is an upload to process). Accepted: a non-empty object
+    under raw/ whose key ends in one of UPLOAD_SUFFIXES (case-insensitive)."""
     if obj.key.endswith("/"):
         return "folder marker"
     if not obj.key.startswith(RAW_PREFIX):
         return f"outside {RAW_PREFIX}"
-    if not obj.key.lower().endswith(".csv"):
-        return "not a .csv key"
+    if not obj.key.lower().endswith(UPLOAD_SUFFIXES):
+        name = obj.key.rsplit("/", 1)[-1]
+        kind = f"a {name.rsplit('.', 1)[-1].lower()!r} file" if "." in name.strip(".") else "a key without extension"
+        return f"not a CSV upload ({kind}): upload .csv, .csv.gz or a .zip holding one CSV"
     if obj.size == 0:
-        return "zero-byte object"
+        return "zero-byte object: the upload is empty"
     return None
+
+
+def is_upload(obj: ObjectCreated) -> bool:
+    """An object someone put under raw/ (not a folder marker): skipping it is recorded and counted."""
+    return obj.key.startswith(RAW_PREFIX) and not obj.key.endswith("/")
+
+
+def skip_record_key(obj: ObjectCreated) -> str:
+    """Where the trigger records a skipped upload: one key per (bucket, key, version), so a redelivered event
+    rewrites its own record."""
+    return f"{SKIPPED_PREFIX}{execution_name(obj)}.json"
+
+
+def skip_record(obj: ObjectCreated, reason: str, skipped_at: datetime) -> dict[str, Any]:
+    """The JSON record of a skipped upload (`ticketflow alerts` and `ticketflow run` read it)."""
+    return {
+        "bucket": obj.bucket,
+        "key": obj.key,
+        "size": obj.size,
+        "version_id": obj.version_id or "",
+        "sequencer": obj.sequencer or "",
+        "reason": reason,
+        "skipped_at": skipped_at.astimezone(UTC).isoformat(),
+    }
 
 
 def execution_name(obj: ObjectCreated) -> str:
@@ -84,13 +116,31 @@ def already_running(started_at: object, requested_at: datetime) -> bool:
     return started_at < requested_at - ALREADY_RUNNING_MARGIN
 
 
-def start_executions(sfn: Any, state_machine_arn: str, objects: list[ObjectCreated]) -> TriggerResult:
-    """Start one execution per object; one failure does not stop the others (the caller raises after)."""
+def start_executions(
+    sfn: Any,
+    state_machine_arn: str,
+    objects: list[ObjectCreated],
+    record: Callable[[str, str, bytes], None] | None = None,
+) -> TriggerResult:
+    """Start one execution per object; one failure does not stop the others (the caller raises after).
+    A skipped upload under raw/ is recorded with `record(bucket, key, body)` (its JSON skip record); a record
+    that cannot be written counts as failed, so the event is retried."""
     result = TriggerResult()
     for obj in objects:
         reason = skip_reason(obj)
+        if reason and not is_upload(obj):
+            result.ignored.append({"key": obj.key, "reason": reason})
+            continue
         if reason:
-            result.skipped.append({"key": obj.key, "reason": reason})
+            record_key = skip_record_key(obj)
+            try:
+                if record is not None:
+                    body = json.dumps(skip_record(obj, reason, datetime.now(UTC)), sort_keys=True).encode("utf-8")
+                    record(obj.bucket, record_key, body)
+                result.skipped.append({"key": obj.key, "reason": reason, "record": record_key})
+            except Exception as err:
+                code = getattr(err, "response", {}).get("Error", {}).get("Code", type(err).__name__)
+                result.failed.append({"key": obj.key, "execution": "", "error": code, "message": str(err)})
             continue
         name = execution_name(obj)
         requested_at = datetime.now(UTC)

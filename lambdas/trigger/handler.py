@@ -12,6 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from ticketcore import storage
 from ticketcore.trigger import ObjectCreated, start_executions
 
 logger = Logger()
@@ -25,6 +26,11 @@ class StartExecutionFailed(Exception):
 
 def sfn_client() -> Any:
     return boto3.client("stepfunctions")
+
+
+def write_record(bucket: str, key: str, body: bytes) -> None:
+    """A skipped upload's record, under reports/skipped/ of the upload's bucket."""
+    storage.for_bucket(bucket).write_bytes(key, body)
 
 
 @metrics.log_metrics
@@ -42,12 +48,15 @@ def handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
         )
         for r in event.records
     ]
-    result = start_executions(sfn_client(), os.environ["STATE_MACHINE_ARN"], objects)
+    result = start_executions(sfn_client(), os.environ["STATE_MACHINE_ARN"], objects, record=write_record)
     metrics.add_metric(name="ExecutionsStarted", unit=MetricUnit.Count, value=len(result.started))
     metrics.add_metric(name="DuplicateEvents", unit=MetricUnit.Count, value=len(result.duplicates))
+    # Uploads under raw/ that started nothing (recorded); folder markers and foreign keys are not counted.
     metrics.add_metric(name="ObjectsSkipped", unit=MetricUnit.Count, value=len(result.skipped))
     for skipped in result.skipped:
-        logger.info("object skipped", extra=skipped)
+        logger.warning("upload skipped", extra=skipped)
+    for ignored in result.ignored:
+        logger.info("object ignored", extra=ignored)
     if result.failed:
         logger.error("executions not started", extra={"failed": result.failed})
         raise StartExecutionFailed(f"{len(result.failed)} of {len(objects)} records failed: {result.failed}")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
+from ticketcore.storage import LOCAL_ROOT_ENV, LocalStorage
 from ticketcore.trigger import ObjectCreated, execution_input, execution_name, start_executions
 from ticketflow.local.backend import LambdaContext
 
@@ -63,16 +64,52 @@ def test_input_is_a_pure_function_of_the_record():
 @pytest.mark.parametrize(
     ("o", "reason"),
     [
-        (obj("support_ticket/raw/dir/", 0), "folder marker"),
         (obj(size=0), "zero-byte object"),
-        (obj("support_ticket/raw/a.txt"), "not a .csv key"),
-        (obj("support_ticket/processed/a.csv"), "outside"),
+        (obj("support_ticket/raw/a.txt"), "not a CSV upload (a 'txt' file)"),
+        (obj("support_ticket/raw/Q3.XLSX"), "not a CSV upload (a 'xlsx' file)"),
+        (obj("support_ticket/raw/README"), "not a CSV upload (a key without extension)"),
+        (obj("support_ticket/raw/a.gz"), "upload .csv, .csv.gz or a .zip holding one CSV"),
     ],
 )
-def test_skips(o, reason):
+def test_other_objects_under_raw_are_skipped_and_recorded_with_their_reason(o, reason):
+    sfn, records = FakeSfn(), {}
+    result = start_executions(sfn, "arn:sm", [o], record=lambda b, k, body: records.update({(b, k): body}))
+    assert sfn.calls == [] and result.ignored == []
+    [skipped] = result.skipped
+    assert reason in skipped["reason"] and skipped["key"] == o.key
+    key = skipped["record"]
+    assert key.startswith("support_ticket/reports/skipped/") and key.endswith(".json")
+    doc = json.loads(records[("b", key)])
+    assert (doc["key"], doc["reason"], doc["size"], doc["sequencer"]) == (o.key, skipped["reason"], o.size, "01")
+    # A redelivered event rewrites the same record.
+    again = start_executions(sfn, "arn:sm", [o], record=lambda b, k, body: None)
+    assert again.skipped[0]["record"] == key
+
+
+@pytest.mark.parametrize(
+    ("o", "reason"),
+    [(obj("support_ticket/raw/dir/", 0), "folder marker"), (obj("support_ticket/processed/a.csv"), "outside")],
+)
+def test_folder_markers_and_foreign_keys_are_ignored_without_a_record(o, reason):
+    sfn, records = FakeSfn(), []
+    result = start_executions(sfn, "arn:sm", [o], record=lambda *a: records.append(a))
+    assert sfn.calls == [] and records == [] and result.skipped == []
+    assert reason in result.ignored[0]["reason"]
+
+
+@pytest.mark.parametrize("key", ["support_ticket/raw/a.csv.gz", "support_ticket/raw/A.CSV", "support_ticket/raw/x.zip"])
+def test_compressed_uploads_start_an_execution(key):
     sfn = FakeSfn()
-    result = start_executions(sfn, "arn:sm", [o])
-    assert sfn.calls == [] and reason in result.skipped[0]["reason"]
+    result = start_executions(sfn, "arn:sm", [obj(key)])
+    assert len(result.started) == 1 and sfn.calls[0][1]["key"] == key
+
+
+def test_a_record_that_cannot_be_written_fails_the_event_so_it_is_retried():
+    def refuse(bucket, key, body):
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "PutObject")
+
+    result = start_executions(FakeSfn(), "arn:sm", [obj("support_ticket/raw/a.txt")], record=refuse)
+    assert result.skipped == [] and result.failed[0]["error"] == "AccessDenied"
 
 
 def test_duplicate_event_is_a_counted_no_op():
@@ -90,16 +127,21 @@ def test_one_failing_record_does_not_stop_the_others():
     assert len(result.started) == 1 and result.failed[0]["error"] == "ThrottlingException"
 
 
-def test_handler_decodes_keys_and_raises_when_a_record_failed(monkeypatch):
+def test_handler_decodes_keys_and_raises_when_a_record_failed(monkeypatch, tmp_path):
     from lambdas.trigger import handler as trigger
 
     monkeypatch.setenv("STATE_MACHINE_ARN", "arn:sm")
+    monkeypatch.setenv(LOCAL_ROOT_ENV, str(tmp_path))  # skip records go to the local bucket
     sfn = FakeSfn()
     monkeypatch.setattr(trigger, "sfn_client", lambda: sfn)
     event = json.loads((EVENTS / "s3_put.json").read_text())
     result = trigger.handler(event, LambdaContext("ticketflow-trigger"))
     assert [c[1]["key"] for c in sfn.calls] == ["support_ticket/raw/eu/Tickets 2024 été 50%.csv"]
-    assert {s["reason"] for s in result["skipped"]} == {"folder marker", "not a .csv key"}
+    assert [i["reason"] for i in result["ignored"]] == ["folder marker"]
+    [skipped] = result["skipped"]
+    assert skipped["reason"].startswith("not a CSV upload")
+    record = json.loads(LocalStorage(tmp_path, "b").read_bytes(skipped["record"]))
+    assert record["key"] == skipped["key"] and record["reason"] == skipped["reason"]
 
     failing = FakeSfn(fail_keys={"support_ticket/raw/eu/Tickets 2024 été 50%.csv"})
     monkeypatch.setattr(trigger, "sfn_client", lambda: failing)
