@@ -19,6 +19,7 @@ from infra.constructs.storage import (
     QUARANTINE_PREFIX,
     RAW_PREFIX,
     REPORTS_PREFIX,
+    SKIPPED_PREFIX,
     STAGING_PREFIX,
     objects,
 )
@@ -109,7 +110,7 @@ def apply(stack: PipelineStack) -> None:
 
     # Lambda functions: X-Ray everywhere, plus exactly the bucket prefixes each one is granted.
     prefixes_of = {
-        stack.ingestion.trigger: (),
+        stack.ingestion.trigger: (SKIPPED_PREFIX,),  # the records of skipped uploads
         stack.steps.inspect: (RAW_PREFIX,),
         stack.validation.validate: (STAGING_PREFIX, REPORTS_PREFIX),
         stack.steps.publish: (STAGING_PREFIX, REPORTS_PREFIX, PROCESSED_PREFIX, LOCKS_PREFIX),

@@ -12,9 +12,7 @@ from constructs import Construct
 
 from infra.constructs.functions import PipelineFunction, SharedLayers
 from infra.constructs.logs import EncryptedLogs
-from infra.constructs.storage import RAW_PREFIX, Storage
-
-UPLOAD_SUFFIX = ".csv"
+from infra.constructs.storage import RAW_PREFIX, SKIPPED_PREFIX, Storage, objects
 
 
 class Ingestion(Construct):
@@ -44,7 +42,7 @@ class Ingestion(Construct):
             self,
             "Trigger",
             name="trigger",
-            description="ticketflow: start the pipeline for each CSV uploaded under raw/",
+            description="ticketflow: start the pipeline for each upload under raw/ (record the others as skipped)",
             logs=logs,
             layers=layers.all,
             environment={"STATE_MACHINE_ARN": state_machine.state_machine_arn},
@@ -55,10 +53,15 @@ class Ingestion(Construct):
             retry_attempts=2, on_failure=destinations.SqsDestination(self.failed_events)
         )
         state_machine.grant_start_execution(self.trigger.function)
+        # It records an object under raw/ that is not an upload it can start (an .xlsx, an empty file), and
+        # may write nothing else.
+        storage.bucket.grant_put(self.trigger.function, objects(SKIPPED_PREFIX))
 
-        # Only CSV objects under raw/: the pipeline's own output elsewhere can never re-trigger it.
+        # Every object under raw/, whatever its name (.csv, .csv.gz, .zip start executions; anything else is
+        # recorded as skipped, never silently ignored). The pipeline writes nothing under raw/, so its own
+        # output can never re-trigger it.
         storage.bucket.add_event_notification(
             s3.EventType.OBJECT_CREATED,
             s3n.LambdaDestination(self.trigger.function),
-            s3.NotificationKeyFilter(prefix=RAW_PREFIX, suffix=UPLOAD_SUFFIX),
+            s3.NotificationKeyFilter(prefix=RAW_PREFIX),
         )

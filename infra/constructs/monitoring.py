@@ -44,6 +44,15 @@ class Monitoring(Construct):
             alarm.add_alarm_action(cw_actions.SnsAction(topic))
             return alarm
 
+        def rows(metric_name: str) -> cw.Metric:
+            return cw.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name=metric_name,
+                dimensions_map=SERVICE_DIMENSION,
+                statistic="Sum",
+                period=PERIOD,
+            )
+
         # EventBridge delivery is best effort: the execution metrics alarm on their own.
         self.alarms = [
             at_least_one(
@@ -78,6 +87,13 @@ class Monitoring(Construct):
                 ),
                 "ticketflow: failure alerts could not be delivered to the notify function",
             ),
+            # The trigger's count of objects under raw/ that started no execution (not a CSV upload, empty).
+            at_least_one(
+                "ObjectsSkipped",
+                rows("ObjectsSkipped"),
+                "ticketflow: an object uploaded under raw/ was skipped (not .csv, .csv.gz or a one-CSV .zip, or "
+                "empty); `ticketflow alerts` lists each with its reason",
+            ),
         ]
 
         glue_elapsed = cw.Metric(
@@ -88,15 +104,6 @@ class Monitoring(Construct):
             period=PERIOD,
             label="Glue job elapsed time (ms)",
         )
-
-        def rows(metric_name: str) -> cw.Metric:
-            return cw.Metric(
-                namespace=METRICS_NAMESPACE,
-                metric_name=metric_name,
-                dimensions_map=SERVICE_DIMENSION,
-                statistic="Sum",
-                period=PERIOD,
-            )
 
         # One page to follow the pipeline: volume, outcome, duration, Glue time and rows.
         self.dashboard = cw.Dashboard(self, "Dashboard", default_interval=Duration.days(1))
@@ -123,8 +130,9 @@ class Monitoring(Construct):
         self.dashboard.add_widgets(
             cw.GraphWidget(title="Glue job elapsed time", left=[glue_elapsed], width=12),
             cw.GraphWidget(
-                title="Rows published / quarantined",
+                title="Rows published / quarantined; uploads skipped",
                 left=[rows("RowsPublished"), rows("RowsQuarantined")],
+                right=[rows("ObjectsSkipped")],
                 width=12,
             ),
         )

@@ -15,6 +15,7 @@ from ticketcore.layout import (
     QUARANTINE_PREFIX,
     RAW_PREFIX,
     REPORTS_PREFIX,
+    SKIPPED_PREFIX,
     STAGING_PREFIX,
     TICKETS_PREFIX,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "QUARANTINE_PREFIX",
     "RAW_PREFIX",
     "REPORTS_PREFIX",
+    "SKIPPED_PREFIX",
     "STAGING_PREFIX",
     "TICKETS_PREFIX",
     "Storage",

@@ -112,6 +112,12 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def resource_prefix(resource: Any) -> str | None:
+    """`<bucket ARN>/prefix*` (an Fn::Join) -> `prefix`; None for anything else."""
+    parts = resource["Fn::Join"][1] if isinstance(resource, dict) and "Fn::Join" in resource else [None]
+    return parts[1].removeprefix("/").removesuffix("*") if len(parts) == 2 else None
+
+
 def s3_url(value: Any) -> str:
     """An asset's s3:// URL: a plain string for a concrete environment, Fn::Sub for an agnostic one."""
     return value if isinstance(value, str) else value["Fn::Sub"]
@@ -127,16 +133,31 @@ def token_text(token: Any) -> str:
 
 
 # --------------------------------------------------------------------------------------------- ingestion
-def test_upload_notification_only_for_csv_under_raw(synth: Synth) -> None:
+def test_upload_notification_for_every_object_under_raw(synth: Synth) -> None:
     notifications = synth.only("Custom::S3BucketNotifications")
     [config] = notifications["NotificationConfiguration"]["LambdaFunctionConfigurations"]
     assert config["Events"] == ["s3:ObjectCreated:*"]
+    # No suffix: .csv, .csv.gz and .zip start executions, anything else is recorded as skipped by the trigger.
     rules = {r["Name"]: r["Value"] for r in config["Filter"]["Key"]["FilterRules"]}
-    assert rules == {"prefix": "support_ticket/raw/", "suffix": ".csv"}
+    assert rules == {"prefix": "support_ticket/raw/"}
     assert config["LambdaFunctionArn"] == {
         "Fn::GetAtt": [synth.logical_id(synth.stack.ingestion.trigger.function), "Arn"]
     }
     assert notifications["BucketName"] == {"Ref": synth.logical_id(synth.stack.storage.bucket)}
+
+
+def test_trigger_writes_only_skip_records(synth: Synth) -> None:
+    role = {"Ref": synth.logical_id(synth.stack.ingestion.trigger.role)}
+    s3_statements = [
+        s
+        for pid, s in statements(synth)
+        if any(a.startswith("s3:") for a in as_list(s["Action"]))
+        and role in synth.resources[pid]["Properties"].get("Roles", [])
+    ]
+    assert s3_statements, "the trigger records skipped uploads"
+    for statement in s3_statements:
+        assert all(a.startswith(("s3:PutObject", "s3:Abort")) for a in as_list(statement["Action"]))
+        assert [resource_prefix(r) for r in as_list(statement["Resource"])] == ["support_ticket/reports/skipped/"]
 
 
 def test_trigger_retries_twice_then_parks_the_event(synth: Synth, template: Template) -> None:
@@ -482,7 +503,11 @@ def test_alarms_publish_to_the_alert_topic(synth: Synth) -> None:
         ("AWS/States", "ExecutionsTimedOut"),
         ("AWS/Lambda", "Errors"),
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        ("Ticketflow", "ObjectsSkipped"),
     }
+    [skipped] = [a for a in alarms if a["MetricName"] == "ObjectsSkipped"]
+    assert skipped["Dimensions"] == [{"Name": "service", "Value": "ticketflow"}] and skipped["Statistic"] == "Sum"
+    assert skipped["TreatMissingData"] == "notBreaching"
     for alarm in alarms:
         assert alarm["AlarmActions"] == [topic]
         assert alarm["Threshold"] == 1 and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
