@@ -61,7 +61,7 @@ def skip_reason(obj: ObjectCreated) -> str | None:
         kind = f"a {name.rsplit('.', 1)[-1].lower()!r} file" if "." in name.strip(".") else "a key without extension"
         return f"not a CSV upload ({kind}): upload .csv, .csv.gz or a .zip holding one CSV"
     if obj.size == 0:
-        return "zero-byte object: the upload is empty"
+        return "zero-byte object"
     return None
 
 

@@ -193,8 +193,13 @@ def test_upload_and_alerts_against_moto(machine: str, tmp_path: Path) -> None:
     body = s3.get_object(Bucket="ticketflow-data", Key="support_ticket/raw/tickets_apr.csv")["Body"].read()
     assert body == source.read_bytes() == b"ticket_id,status\nT-1,open\n"
 
+    record = {"key": "support_ticket/raw/q3.xlsx", "size": 9, "reason": "not a CSV upload (a 'xlsx' file)",
+              "skipped_at": "2026-03-01T10:00:00+00:00"}
+    s3.put_object(Bucket="ticketflow-data", Key="support_ticket/reports/skipped/q3-1.json", Body=json.dumps(record))
     doc, rows = target.alerts(limit=5)
     assert doc["topic_arn"] == topic
+    assert doc["skipped_total"] == 1
+    assert doc["skipped"] == [{**record, "record": "support_ticket/reports/skipped/q3-1.json"}]
     assert [(s["Protocol"], s["Endpoint"]) for s in doc["subscriptions"]] == [("email", "oncall@example.com")]
     assert [(f["name"], f["failed_state"], f["error"]) for f in doc["failures"]] == [
         (FAILED, "ValidateOutput", "DataQualityError")

@@ -454,7 +454,32 @@ def test_alerts_limit_json_and_empty(home: Path, tmp_path: Path, capsys: pytest.
         f"No failure alerts: the local SNS outbox {tmp_path / 'empty' / 'outbox.jsonl'} is empty.",
         "",
         "No dead-lettered trigger events: every upload event started its execution.",
+        "",
+        "No skipped uploads: every object under raw/ started an execution.",
     ]
+
+
+def test_alerts_show_skipped_uploads_with_their_reason(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from ticketcore.storage import LocalStorage
+    from ticketcore.trigger import ObjectCreated, skip_reason, skip_record, skip_record_key
+
+    storage = LocalStorage(home, "b")
+    for n, (key, size) in enumerate([("support_ticket/raw/q3.xlsx", 5120), ("support_ticket/raw/empty.csv", 0)]):
+        obj = ObjectCreated("b", key, size, sequencer=f"0{n}")
+        when = datetime(2026, 3, 1, 10 + n, tzinfo=UTC)
+        storage.write_bytes(skip_record_key(obj), json.dumps(skip_record(obj, skip_reason(obj) or "", when)).encode())
+    code, out, _ = run(capsys, "alerts", "--home", str(home))
+    assert code == 0
+    lines = out.splitlines()
+    at = lines.index("Uploads under raw/ that started no execution, newest last:")
+    assert lines[at + 1:at + 3] == [
+        "  [2026-03-01 10:00:00 UTC] support_ticket/raw/q3.xlsx (5120 bytes): not a CSV upload (a 'xlsx' file): "
+        "upload .csv, .csv.gz or a .zip holding one CSV",
+        "  [2026-03-01 11:00:00 UTC] support_ticket/raw/empty.csv (0 bytes): zero-byte object",
+    ]
+    _, out, _ = run(capsys, "alerts", "--home", str(home), "--json", "--limit", "1")
+    doc = json.loads(out)
+    assert doc["skipped_total"] == 2 and [r["key"] for r in doc["skipped"]] == ["support_ticket/raw/empty.csv"]
 
 
 # ---------------------------------------------------------------- upload

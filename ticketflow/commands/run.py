@@ -73,25 +73,34 @@ def main(args: argparse.Namespace) -> int:
         print(f"no such file: {', '.join(missing)}", file=sys.stderr)
         return 2
     summaries = []
+    skipped: list[dict[str, str]] = []  # uploads the trigger started nothing for: {"file", "key", "reason", "record"}
     with LocalRuntime(home=args.home, contract=args.contract) as runtime:
         names: list[str] = []
         for path in args.files:
             upload = runtime.upload(path)
+            skipped += [{"file": str(path), **s} for s in upload.skipped]
             if not args.json:
-                print(
-                    f"uploaded {path} -> {upload.key}; executions {upload.started or upload.duplicates or '-'}"
-                    + (f" skipped: {upload.skipped}" if upload.skipped else "")
-                    + (" DEAD-LETTERED" if upload.dead_lettered else "")
-                )
+                if upload.skipped:
+                    print(f"uploaded {path} -> {upload.key}; SKIPPED: {upload.skipped[0]['reason']}")
+                else:
+                    print(
+                        f"uploaded {path} -> {upload.key}; executions "
+                        f"{', '.join(upload.started or upload.duplicates) or '-'}"
+                        + (" DEAD-LETTERED" if upload.dead_lettered else "")
+                    )
             names += upload.started
         for name in names:
             runtime.wait(name, on_event=Progress(name, enabled=not args.json))
             summaries.append(runtime.summary(name))
     if args.json:
-        print(json.dumps({"executions": summaries}, indent=2, default=str))
+        print(json.dumps({"executions": summaries, "skipped": skipped}, indent=2, default=str))
     else:
         print()
         for s in summaries:
             print(describe_summary(s))
+        for s in skipped:
+            print(f"{s['file']}: SKIPPED, no execution ({s['key']}): {s['reason']}\n  record: {s['record']}")
         print(f"\nlocal bucket: {runtime.home / 'bucket'}; alerts: {runtime.home / 'outbox.jsonl'}")
-    return 0 if summaries and all(s["status"] == "SUCCEEDED" for s in summaries) else 1
+    # A skipped upload was not processed: as much a failure to the person who ran it as a failed execution.
+    ok = summaries and not skipped and all(s["status"] == "SUCCEEDED" for s in summaries)
+    return 0 if ok else 1

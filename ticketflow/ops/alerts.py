@@ -7,6 +7,8 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+from ticketcore.layout import SKIPPED_PREFIX
+from ticketcore.storage import LocalStorage, Storage
 from ticketflow.ops.executions import revive_dates
 from ticketflow.ops.render import ExecutionRow, fmt_time, render_failures
 
@@ -26,10 +28,27 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return entries
 
 
+def skipped_uploads(storage: Storage, limit: int) -> tuple[int, list[dict[str, Any]]]:
+    """(how many, the newest `limit` oldest first) of the trigger's records of uploads under raw/ that started
+    no execution (`ticketcore.trigger.skip_record`); a record that is not JSON is left out."""
+    records = []
+    for info in storage.list(SKIPPED_PREFIX):
+        try:
+            record = json.loads(storage.read_bytes(info.key))
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append({**record, "record": info.key})
+    records.sort(key=lambda r: str(r.get("skipped_at", "")))
+    return len(records), records[-limit:] if limit > 0 else []
+
+
 def local_alerts(home: Path, limit: int) -> dict[str, Any]:
-    """The last `limit` SNS messages of the outbox and the last `limit` dead letters, oldest first."""
+    """The last `limit` SNS messages of the outbox, dead letters and skipped uploads, oldest first."""
     outbox, dead_letters = home / "outbox.jsonl", home / "dead_letters.jsonl"
     messages, letters = read_jsonl(outbox), read_jsonl(dead_letters)
+    # The local bucket is <home>/bucket/ whatever its name.
+    skipped_total, skipped = skipped_uploads(LocalStorage(home, "local"), limit)
     return {
         "outbox": str(outbox),
         "messages_total": len(messages),
@@ -37,6 +56,8 @@ def local_alerts(home: Path, limit: int) -> dict[str, Any]:
         "dead_letters_file": str(dead_letters),
         "dead_letters_total": len(letters),
         "dead_letters": letters[-limit:] if limit > 0 else [],
+        "skipped_total": skipped_total,
+        "skipped": skipped,
     }
 
 
@@ -52,6 +73,20 @@ def dead_letter_key(entry: dict[str, Any]) -> str:
 def _when(text: str | None) -> str:
     value = revive_dates({"timestamp": text})["timestamp"] if text else None
     return f"{fmt_time(value)} UTC" if not isinstance(value, str) else value
+
+
+def render_skipped(doc: dict[str, Any]) -> list[str]:
+    """Lines for the skipped uploads of an alerts document (`skipped`, `skipped_total`)."""
+    skipped = doc.get("skipped") or []
+    if not skipped:
+        return ["No skipped uploads: every object under raw/ started an execution."]
+    of_total = f" ({len(skipped)} of {doc['skipped_total']})" if len(skipped) < doc["skipped_total"] else ""
+    lines = [f"Uploads under raw/ that started no execution, newest last{of_total}:"]
+    for record in skipped:
+        lines.append(f"  [{_when(record.get('skipped_at'))}] {record.get('key', '?')} ({record.get('size', '?')} "
+                     f"bytes): {record.get('reason', '?')}")
+    lines.append("  Nothing was read from these: upload them again as .csv, .csv.gz or a .zip holding one CSV.")
+    return lines
 
 
 def render_local_alerts(doc: dict[str, Any]) -> str:
@@ -84,6 +119,8 @@ def render_local_alerts(doc: dict[str, Any]) -> str:
         lines.append("  No execution was started for these: upload the files again once the cause is fixed.")
     else:
         lines.append("No dead-lettered trigger events: every upload event started its execution.")
+    lines.append("")
+    lines += render_skipped(doc)
     return "\n".join(lines)
 
 
@@ -107,4 +144,6 @@ def render_aws_alerts(doc: dict[str, Any], failures: list[ExecutionRow]) -> str:
         lines.append(render_failures(failures))
     else:
         lines.append("No FAILED, TIMED_OUT or ABORTED executions.")
+    lines.append("")
+    lines += render_skipped(doc)
     return "\n".join(lines)

@@ -129,4 +129,10 @@ class AwsTarget:
                 for r in rows
             ],
         }
+        from ticketcore.storage import S3Storage
+        from ticketflow.ops.alerts import skipped_uploads
+
+        doc["skipped_total"], doc["skipped"] = skipped_uploads(
+            S3Storage(self.resources.bucket, self.client("s3")), limit
+        )
         return doc, rows
