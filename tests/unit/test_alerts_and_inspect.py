@@ -96,3 +96,29 @@ def test_inspect_fails_fast_with_schema_error(storage, content, message):
     storage.write_bytes("support_ticket/raw/t.csv", content)
     with pytest.raises(SchemaError, match=message):
         inspect_source(storage, "support_ticket/raw/t.csv", "run-1", load_contract())
+
+
+def test_inspect_reads_compressed_uploads_decompressed(storage):
+    import gzip
+    import io
+    import zipfile
+
+    text = b"Ticket ID;Created At\n1;2024-01-01\n2;2024-01-02\n"
+    storage.write_bytes("support_ticket/raw/t.csv.gz", gzip.compress(text))
+    out = inspect_source(storage, "support_ticket/raw/t.csv.gz", "run-1", load_contract())
+    assert (out["compression"], out["dialect"]["delimiter"]) == ("gzip", ";")
+    assert out["dialect"]["headers"] == ["Ticket ID", "Created At"] and out["sample_field_counts"] == {"2": 2}
+    assert out["quarantine_uri"].endswith("bucket/support_ticket/quarantine/t/run-1/")
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("t.csv", text)
+        zf.writestr("other.csv", text)
+    storage.write_bytes("support_ticket/raw/t.zip", buffer.getvalue())
+    with pytest.raises(SchemaError, match=r"holds 2 files \(t.csv, other.csv\)"):
+        inspect_source(storage, "support_ticket/raw/t.zip", "run-1", load_contract())
+
+    # A quote left open is still found in a small compressed file (its whole text is in the head).
+    storage.write_bytes("support_ticket/raw/q.csv.gz", gzip.compress(b'Ticket ID,Created At\n1,"2024\n2,x\n'))
+    with pytest.raises(SchemaError, match="unterminated quote"):
+        inspect_source(storage, "support_ticket/raw/q.csv.gz", "run-1", load_contract())
