@@ -24,7 +24,7 @@ _NON_ALNUM = re.compile(r"[\W_]+")  # Unicode letters and digits are alphanumeri
 # What exports put between a record path and a field name: `ticket.created_at`, `fields:created`, `a > b`.
 _PATH_SEPARATORS = re.compile(r"[.:>]")
 # An enum label's leading rank or code: `1 - Critical`, `2 normal`, `P1 - Urgent` -> `critical`, `normal`, `urgent`.
-ENUM_PREFIX = re.compile(r"^p?\d+_(.+)$")
+ENUM_PREFIX = re.compile(r"^p?[0-9]+_(.+)$")  # [0-9], not \\d: Java and Python read it alike
 
 
 class ContractError(ValueError):
@@ -267,8 +267,51 @@ def structural_problems(columns: dict[str, Column]) -> list[str]:
 
 
 def load_contract(path: str | Path | None = None) -> Contract:
+    """The contract at `path` (default: contracts/support_tickets.yaml). A file with `extends: <base>` is an
+    overlay (what `ticketflow inspect --write-contract` writes): see `merge_overlay`. Raises ContractError."""
     path = Path(path) if path else DEFAULT_CONTRACT_PATH
-    return parse_contract(path.read_text(encoding="utf-8"), source=str(path))
+    text = path.read_text(encoding="utf-8")
+    doc = yaml.safe_load(text)
+    if isinstance(doc, dict) and doc.get("extends"):
+        return parse_contract(yaml.safe_dump(resolve_overlay(doc, path)), source=str(path))
+    return parse_contract(text, source=str(path))
+
+
+def resolve_overlay(doc: dict[str, Any], path: Path, depth: int = 0) -> dict[str, Any]:
+    """The whole contract an overlay at `path` describes: its `extends` (relative to the overlay's folder) loaded,
+    itself maybe an overlay, then `merge_overlay`."""
+    if depth > 8:
+        raise ContractError(f"{path}: `extends` goes more than 8 levels deep (a cycle?)")
+    base_path = (path.parent / str(doc["extends"])).resolve()
+    try:
+        base = yaml.safe_load(base_path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ContractError(f"{path}: extends {base_path}, which cannot be read ({err.strerror})") from None
+    if not isinstance(base, dict):
+        raise ContractError(f"{base_path}: expected a mapping")
+    if base.get("extends"):
+        base = resolve_overlay(base, base_path, depth + 1)
+    return merge_overlay(base, doc)
+
+
+def merge_overlay(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """An overlay's columns add to the base's: its aliases come first (they win a preference contest), its other
+    keys replace the base's, a column the base lacks is added. Any other top-level key replaces the base's;
+    `extends` and `unassigned` (the headers `inspect` found unmapped, a note for the user) are not contract."""
+    merged = {k: v for k, v in base.items() if k != "extends"}
+    columns = {name: dict(spec or {}) for name, spec in (base.get("columns") or {}).items()}
+    for name, spec in (overlay.get("columns") or {}).items():
+        spec = dict(spec or {})
+        current = columns.setdefault(name, {})
+        aliases = [*spec.pop("aliases", []), *current.get("aliases", [])]
+        current.update(spec)
+        if aliases:
+            current["aliases"] = list(dict.fromkeys(aliases))
+    merged["columns"] = columns
+    for key, value in overlay.items():
+        if key not in ("extends", "unassigned", "columns"):
+            merged[key] = value
+    return merged
 
 
 def _strings(raw: Any) -> tuple[str, ...]:

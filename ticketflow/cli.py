@@ -9,6 +9,7 @@ import sys
 # Order here is the order in --help.
 COMMANDS = [
     "run",
+    "inspect",
     "redrive",
     "watch",
     "transform",
