@@ -347,6 +347,11 @@ def configure(spark: SparkSession) -> None:
     spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
     spark.conf.set("spark.sql.parquet.compression.codec", "snappy")
     spark.conf.set("spark.sql.ansi.enabled", "false")
+    # Timestamps outside the contract's plausible range never reach Parquet; should one (year 1, before the
+    # 1582 calendar reform) get there anyway, it is written as the proleptic calendar value instead of failing
+    # the job with Spark's SparkUpgradeException.
+    spark.conf.set("spark.sql.parquet.datetimeRebaseModeInWrite", "CORRECTED")
+    spark.conf.set("spark.sql.parquet.int96RebaseModeInWrite", "CORRECTED")
     # The cache is scanned a few times and then dropped: compressing its column batches cost more than the scans
     # it saved (measured: building the cache of a 1M-row file 3-4x slower).
     spark.conf.set("spark.sql.inMemoryColumnarStorage.compressed", "false")
@@ -433,7 +438,7 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
     evidence = evidence_row.asDict() if evidence_row else {}
     rows_read = int(evidence.get("__rows") or 0)
     formats = {
-        c: choose_format(c, tx.evidence_from_row(evidence, tx.value(c)), contract.ambiguous_date_order) for c in ts_cols
+        c: choose_format(c, tx.evidence_from_row(evidence, tx.value(c)), contract.timestamps) for c in ts_cols
     }
     lap("read_and_infer")
     whole_file = quote_scan.result()
@@ -467,6 +472,10 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
         *[
             F.sum((is_valid & F.col(flag)).cast("int")).alias(f"coerced__{name}")
             for name, flag in info.coerced_flags.items()
+        ],
+        *[
+            F.sum((is_valid & F.col(flag)).cast("int")).alias(f"out_of_range__{name}")
+            for name, flag in info.out_of_range_flags.items()
         ],
         *[F.sum(u.cast("int")).alias(f"unknown__{name}") for name, u in unknown.items()],
         # Distinct unknown tokens, not rows: a handful in practice; the report keeps 20. As JSON, because
@@ -535,6 +544,9 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
         "unknown_columns": mapping.unknown,
         "timestamp_formats": {c: f.to_dict() for c, f in formats.items()},
         "nulls_coerced": {n: int(counts.get(f"coerced__{n}") or 0) for n in info.coerced_flags},
+        # Timestamps read but outside the contract's plausible range, nulled in published rows (a required
+        # column's rows are quarantined instead: `out_of_range_required:<column>`).
+        "out_of_range": {n: int(counts.get(f"out_of_range__{n}") or 0) for n in info.out_of_range_flags},
         "unknown_enum_values": {
             c.name: {
                 "count": int(counts.get(f"unknown__{c.name}") or 0),

@@ -7,7 +7,7 @@ arrived; the typed columns are computed beside them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from pyspark.sql import Column as SparkColumn
 from pyspark.sql import DataFrame, Window
@@ -15,7 +15,22 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ticketcore.contract import Column, Contract, HeaderMapping
-from ticketcore.timeformats import DMY_MDY_REGEX, ISO_REGEX, SPARK_PATTERN, ColumnEvidence, FormatChoice
+from ticketcore.timeformats import (
+    DAY_NAME_REGEX,
+    DMY_MDY_REGEX,
+    EPOCH_MILLIS_FROM,
+    EPOCH_REGEX,
+    ISO_REGEX,
+    MAX_ZONE_SECONDS,
+    MICROS,
+    MONTHS,
+    NAME_DAY_REGEX,
+    PARTS_LAYOUT,
+    YMD_REGEX,
+    ColumnEvidence,
+    FormatChoice,
+    java,
+)
 
 RAW = "_raw_"
 CORRUPT = "_corrupt_record"
@@ -195,18 +210,47 @@ def blank_missing(df: DataFrame, contract: Contract) -> DataFrame:
     return df.select("*", *cleaned)
 
 
+TS_SHAPE = "_tshape_"  # per timestamp column that needs it: the shape tag or canonical parts of each value
+TS_READ = "_tread_"  # per timestamp column: the value as read, before the plausible range
+
+
+def _java_case(v: SparkColumn, regexes: list[tuple[str, SparkColumn]]) -> SparkColumn:
+    """CASE over regexes in order (Spark evaluates the conditions lazily: a value pays only up to its match)."""
+    expr = F.when(v.rlike(java(regexes[0][0])), regexes[0][1])
+    for rx, out in regexes[1:]:
+        expr = expr.when(v.rlike(java(rx)), out)
+    return expr
+
+
+def timestamp_shape_code(v: SparkColumn) -> SparkColumn:
+    """The shape a value is read in as an index into `timeformats.SHAPES` plus one (1 iso ... 5 epoch), 0 for
+    none, null for null: the same order and regexes as `timeformats.shape_of`."""
+    return _java_case(v, [(ISO_REGEX, F.lit(1)), (YMD_REGEX, F.lit(2)), (DMY_MDY_REGEX, F.lit(3)),
+                          (DAY_NAME_REGEX, F.lit(4)), (NAME_DAY_REGEX, F.lit(4)), (EPOCH_REGEX, F.lit(5))]
+                     ).when(v.isNotNull(), F.lit(0))
+
+
 def timestamp_evidence_aggs(columns: list[str]) -> list[SparkColumn]:
-    """One aggregation pass collects the evidence for every timestamp column at once."""
+    """One aggregation pass collects the evidence for every timestamp column at once: `<column>__<field>` for
+    each field of `ColumnEvidence`. An ISO value costs one regex test; only other values test further."""
     aggs = []
     for c in columns:
         v = F.col(c)
-        slashed = v.rlike(DMY_MDY_REGEX)
+        code = timestamp_shape_code(v)
+        slashed = code == 3
+
+        def count(k: int, name: str, code: SparkColumn = code, c: str = c) -> SparkColumn:
+            return F.count(F.when(code == k, F.lit(1))).alias(f"{c}__{name}")
+
         aggs += [
             F.count(v).alias(f"{c}__non_null"),
-            F.sum(v.rlike(ISO_REGEX).cast("int")).alias(f"{c}__iso"),
-            F.sum(slashed.cast("int")).alias(f"{c}__slashed"),
-            F.max(F.when(slashed, F.regexp_extract(v, DMY_MDY_REGEX, 1).cast("int"))).alias(f"{c}__max_first"),
-            F.max(F.when(slashed, F.regexp_extract(v, DMY_MDY_REGEX, 2).cast("int"))).alias(f"{c}__max_second"),
+            count(1, "iso"),
+            count(3, "slashed"),
+            F.max(F.when(slashed, F.regexp_extract(v, java(DMY_MDY_REGEX), 1).cast("int"))).alias(f"{c}__max_first"),
+            F.max(F.when(slashed, F.regexp_extract(v, java(DMY_MDY_REGEX), 2).cast("int"))).alias(f"{c}__max_second"),
+            count(2, "ymd"),
+            count(4, "named"),
+            count(5, "epoch"),
         ]
     return aggs
 
@@ -216,17 +260,135 @@ def evidence_from_row(row: dict[str, object], column: str) -> ColumnEvidence:
         value = row.get(f"{column}__{suffix}")
         return int(value) if value is not None else 0  # type: ignore[call-overload]
 
-    return ColumnEvidence(get("non_null"), get("iso"), get("slashed"), get("max_first"), get("max_second"))
+    return ColumnEvidence(**{f.name: get(f.name) for f in fields(ColumnEvidence)})
 
 
-def parse_timestamp(v: SparkColumn, choice: FormatChoice) -> SparkColumn:
-    iso_value = F.to_timestamp(v)  # Spark's cast: ISO 8601 with optional time, fraction and zone
-    parsed = F.when(v.rlike(ISO_REGEX), iso_value)
-    if choice.date_order:
-        normalised = F.regexp_replace(F.regexp_replace(v, r"^(\d{1,2})[/.-](\d{1,2})[/.-]", "$1/$2/"), "T", " ")
-        slashed = F.try_to_timestamp(normalised, F.lit(SPARK_PATTERN[choice.date_order]))
-        parsed = parsed.when(v.rlike(DMY_MDY_REGEX), slashed)
-    return parsed
+def _parts_regexes(choice: FormatChoice) -> list[tuple[str, tuple[int, ...]]]:
+    """The regexes (after ISO) whose values go through canonical parts, with their group layouts."""
+    out = []
+    if "ymd" in choice.shapes:
+        out.append((YMD_REGEX, PARTS_LAYOUT["ymd"]))
+    if "numeric" in choice.shapes and choice.date_order:
+        out.append((DMY_MDY_REGEX, PARTS_LAYOUT[choice.date_order]))
+    if "named" in choice.shapes:
+        out += [(DAY_NAME_REGEX, PARTS_LAYOUT["day_name"]), (NAME_DAY_REGEX, PARTS_LAYOUT["name_day"])]
+    return out
+
+
+def needs_shape_column(choice: FormatChoice) -> bool:
+    return bool(_parts_regexes(choice))
+
+
+def timestamp_shape_column(v: SparkColumn, choice: FormatChoice) -> SparkColumn:
+    """For a column read in part-based shapes: array ["I"] for an ISO value, ["E"] for an epoch value, the
+    canonical parts (year, month, day, hour, minute, second, fraction, AM/PM, zone, "") for the others, null for
+    none. A column of its own, computed before `parse_timestamp`: Spark would otherwise evaluate the regex once
+    per part it reads."""
+    cases: list[tuple[str, SparkColumn]] = [(ISO_REGEX, F.array(F.lit("I")))]
+    for rx, layout in _parts_regexes(choice):
+        template = "|".join(f"${g}" if g else "" for g in layout) + "|"  # what follows a final "\n" goes last
+        cases.append((rx, F.split(F.regexp_replace(v, java(rx), template), r"\|")))
+    if "epoch" in choice.shapes:
+        cases.append((EPOCH_REGEX, F.array(F.lit("E"))))
+    return _java_case(v, cases)
+
+
+def _months() -> SparkColumn:
+    """Month token (lower case) -> number, as `timeformats.MONTHS` (built per call: a literal needs a session)."""
+    return F.create_map(*[x for k, m in sorted(MONTHS.items()) for x in (F.lit(k), F.lit(m))])
+
+
+def timestamp_of_parts(p: SparkColumn, pivot: int) -> SparkColumn:
+    """The instant of canonical parts (an array column): the same rules as `timeformats.micros_of_parts`."""
+    y, mo, d, h, mi, s, frac, ampm, zone = (p.getItem(i) for i in range(9))
+    yi = y.cast("int")
+    year = F.when(F.length(y) == 2, yi + F.when(yi < pivot, 2000).otherwise(1900)).otherwise(yi)
+    hi = F.coalesce(h.cast("int"), F.lit(0))
+    hour = F.when(ampm == "", hi).when(
+        (hi >= 1) & (hi <= 12), hi % 12 + F.when(F.upper(ampm) == "P", 12).otherwise(0)
+    )
+    minute, second = F.coalesce(mi.cast("int"), F.lit(0)), F.coalesce(s.cast("int"), F.lit(0))
+    micros = F.when(frac == "", F.lit(0)).otherwise(F.rpad(F.substring(frac, 1, 6), 6, "0").cast("int"))
+    digits = F.replace(zone, F.lit(":"), F.lit(""))
+    zh, zm = F.substring(digits, 2, 2).cast("int"), F.coalesce(F.substring(digits, 4, 2).cast("int"), F.lit(0))
+    east = zh * 3600 + zm * 60
+    offset = F.when(zone.isin("", "Z", "z", "UTC", "GMT"), F.lit(0)).when(
+        (zm <= 59) & (east <= MAX_ZONE_SECONDS), F.when(zone.startswith("-"), -east).otherwise(east)
+    )
+    local = F.make_timestamp(year, _months()[F.lower(mo)], d.cast("int"), hour, minute, second)
+    utc = F.unix_micros(local) + micros - offset.cast("long") * MICROS
+    # make_timestamp rolls a 60th second into the next minute: such values are refused before it.
+    return F.when((hour <= 23) & (minute <= 59) & (second <= 59), F.timestamp_micros(utc))
+
+
+def epoch_timestamp(v: SparkColumn, choice: FormatChoice) -> SparkColumn:
+    """Digits read as epoch seconds or milliseconds: the unit that is in range (seconds first), else by
+    magnitude (`timeformats.epoch_micros`). Bounds compared on the number, so nothing overflows."""
+    n = v.cast("long")
+    lo, hi = choice.min_micros, choice.max_micros
+
+    def within(unit: int) -> SparkColumn:
+        return (n >= -(-lo // unit)) & (n < -(-hi // unit))  # n * unit in [lo, hi)
+
+    seconds, millis = F.timestamp_seconds(n), F.timestamp_millis(n)
+    return F.when(within(MICROS), seconds).when(within(1000), millis).when(n < EPOCH_MILLIS_FROM, seconds).otherwise(
+        millis
+    )
+
+
+def read_timestamp(v: SparkColumn, choice: FormatChoice, shape: SparkColumn | None = None) -> SparkColumn:
+    """The value as the column's reading reads it, before the plausible range (null when unreadable). ISO goes
+    through Spark's cast; `shape` is the `timestamp_shape_column` of the column when `needs_shape_column`."""
+    iso = F.to_timestamp(v)  # Spark's cast: ISO 8601 with optional time, fraction and zone
+    if shape is None:
+        parsed = F.when(v.rlike(java(ISO_REGEX)), iso)
+        if "epoch" in choice.shapes:
+            parsed = parsed.when(v.rlike(java(EPOCH_REGEX)), epoch_timestamp(v, choice))
+        return parsed
+    tag = shape.getItem(0)
+    parsed = F.when(tag == "I", iso).when(F.size(shape) > 1, timestamp_of_parts(shape, choice.two_digit_year_pivot))
+    return parsed.when(tag == "E", epoch_timestamp(v, choice)) if "epoch" in choice.shapes else parsed
+
+
+def in_plausible_range(ts: SparkColumn, choice: FormatChoice) -> SparkColumn:
+    micros = F.unix_micros(ts)
+    return (micros >= choice.min_micros) & (micros < choice.max_micros)
+
+
+def parse_timestamp(v: SparkColumn, choice: FormatChoice, shape: SparkColumn | None = None) -> SparkColumn:
+    """The typed value: read, then null outside the plausible range (see `type_columns` for the flags)."""
+    read = read_timestamp(v, choice, shape)
+    return F.when(in_plausible_range(read, choice), read)
+
+
+def with_timestamp_shapes(df: DataFrame, contract: Contract, formats: dict[str, FormatChoice]) -> DataFrame:
+    """`df` plus a `timestamp_shape_column` for each timestamp column whose reading needs one (none for a
+    column of ISO values, and epochs: those stay on the cheap path)."""
+    shapes = [
+        timestamp_shape_column(F.col(value(c.name)), formats[c.name]).alias(TS_SHAPE + c.name)
+        for c in contract.columns_of_type("timestamp")
+        if value(c.name) in df.columns and needs_shape_column(formats[c.name])
+    ]
+    return df.select("*", *shapes) if shapes else df
+
+
+def shape_column(df: DataFrame, name: str) -> SparkColumn | None:
+    return F.col(TS_SHAPE + name) if TS_SHAPE + name in df.columns else None
+
+
+def timestamp_flag_columns(name: str, choice: FormatChoice, info: TypedColumns) -> list[SparkColumn]:
+    """From the read value (`_tread_<name>`): the typed column, null outside the plausible range, and the
+    flags `_coerced_<name>` (present but unreadable) and `_out_of_range_<name>` (read, but out of range).
+    Registers both flags in `info`."""
+    read = F.col(TS_READ + name)
+    ok = in_plausible_range(read, choice)
+    info.coerced_flags[name] = f"_coerced_{name}"
+    info.out_of_range_flags[name] = f"_out_of_range_{name}"
+    return [
+        F.when(ok, read).alias(name),
+        (read.isNull() & F.col(value(name)).isNotNull()).alias(info.coerced_flags[name]),
+        (read.isNotNull() & ~ok).alias(info.out_of_range_flags[name]),
+    ]
 
 
 # Java's `\s` (no UNICODE_CHARACTER_CLASS): what `\s+` in collapse_whitespace matches.
@@ -284,6 +446,8 @@ class TypedColumns:
     """Which typed columns were derived, and the null-coercion flags to count."""
 
     coerced_flags: dict[str, str] = field(default_factory=dict)  # canonical column -> flag column
+    # Timestamp column -> flag column: a value read, but outside the contract's plausible range (nulled).
+    out_of_range_flags: dict[str, str] = field(default_factory=dict)
 
 
 def type_columns(
@@ -293,14 +457,19 @@ def type_columns(
     Unknown source columns are kept as trimmed strings under their normalised names."""
     info = TypedColumns()
     typed_cols: list[SparkColumn] = []
+    df, bounded = with_timestamp_shapes(df, contract, formats), []
     for col in contract.columns.values():
         if value(col.name) not in df.columns:
             typed_cols.append(F.lit(None).cast(SPARK_TYPES[col.type]).alias(col.name))
             continue
         v = F.col(value(col.name))
         if col.type == "timestamp":
-            typed = parse_timestamp(v, formats[col.name])
-        elif col.type == "enum":
+            # Read here, bounded by the plausible range in the second projection (flags need both).
+            read = read_timestamp(v, formats[col.name], shape_column(df, col.name))
+            typed_cols.append(read.alias(TS_READ + col.name))
+            bounded.append(timestamp_flag_columns(col.name, formats[col.name], info))
+            continue
+        if col.type == "enum":
             typed = normalise_enum(v, col)
         elif col.type == "integer":
             typed = parse_integer(v, col)
@@ -309,7 +478,7 @@ def type_columns(
         else:
             typed = normalise_text(v, col.normalise)
         typed_cols.append(typed.alias(col.name))
-        if col.type in ("timestamp", "integer"):
+        if col.type == "integer":
             info.coerced_flags[col.name] = f"_coerced_{col.name}"
     for name in mapping.unknown.values():
         typed_cols.append(F.col(value(name)).alias(name))
@@ -318,14 +487,17 @@ def type_columns(
     flags = [
         (F.col(name).isNull() & F.col(value(name)).isNotNull()).alias(flag)
         for name, flag in info.coerced_flags.items()
+        if name not in info.out_of_range_flags
     ]
-    return out.select("*", *flags), info
+    return out.select("*", *[c for cols in bounded for c in cols], *flags), info
 
 
 def classify(df: DataFrame, contract: Contract, info: TypedColumns) -> DataFrame:
     """Give each row an error reason (null for valid rows). The first applicable reason wins."""
     reason: SparkColumn = F.when(F.col(CORRUPT).isNotNull(), F.lit(WRONG_FIELD_COUNT))
     for name in contract.required:
+        if name in info.out_of_range_flags:
+            reason = reason.when(F.col(info.out_of_range_flags[name]), F.lit(f"out_of_range_required:{name}"))
         flag = info.coerced_flags.get(name)
         if flag:
             reason = reason.when(F.col(flag), F.lit(f"unparseable_required:{name}"))
@@ -382,6 +554,8 @@ def possible_reasons(contract: Contract, info: TypedColumns) -> list[str]:
     """Every error reason `classify` and the dedupe can give, so the counts are one aggregation."""
     reasons = [WRONG_FIELD_COUNT]
     for name in contract.required:
+        if name in info.out_of_range_flags:
+            reasons.append(f"out_of_range_required:{name}")
         if name in info.coerced_flags:
             reasons.append(f"unparseable_required:{name}")
         reasons.append(f"missing_required:{name}")
