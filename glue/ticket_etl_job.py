@@ -213,6 +213,11 @@ def seekable_source(spark: SparkSession, uri: str) -> IO[bytes] | str:
     return spool
 
 
+def delete_tree(spark: SparkSession, uri: str) -> None:
+    fs, path = _fs_path(spark, uri)
+    fs.delete(path, True)
+
+
 @dataclass(frozen=True)
 class PreparedSource:
     """What the CSV readers read: `uri` (the upload itself, or a UTF-8 / decompressed copy in staging) in
@@ -525,6 +530,8 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
     ]
     base.unpersist()
     outcomes.unpersist()
+    if source_uri != args.source:  # the decompressed / UTF-8 copy: read for the last time above
+        delete_tree(spark, join(args.staging, "source"))
     lap("report")
     report: dict[str, Any] = {
         "run_id": args.run_id,
