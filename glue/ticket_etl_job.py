@@ -395,6 +395,15 @@ def read_source(spark: SparkSession, uri: str, dialect: Dialect, mapping: Header
     return raw
 
 
+def distinct_examples(observed: str | None) -> list[dict[str, Any]]:
+    """The (line, value) examples of an observed JSON array, without nulls (no such value) and repeats."""
+    examples: list[dict[str, Any]] = []
+    for example in json.loads(observed or "[]"):
+        if example and example not in examples:
+            examples.append(example)
+    return examples
+
+
 def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) -> dict[str, Any]:
     """Run the transform; returns the run report (also written to `<reports>/run_report.json`)."""
     configure(spark)
@@ -413,6 +422,8 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
     else:
         dialect = detect_dialect(read_head(spark, args.source))
     mapping = map_headers(dialect.headers, contract)
+    # The tool the headers point to (a profile of the contract): its aliases, vocabularies and list formats.
+    contract = contract.with_profile(mapping.profile)
     ingested_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     source_key = args.source_key or args.source
     lap("inspect")
@@ -466,6 +477,13 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
     reasons_possible = tx.possible_reasons(contract, info)
     is_valid = F.col(tx.REASON).isNull()
     unknown = {c.name: is_valid & F.col(c.name).isNotNull() & ~F.col(c.name).isin(list(c.values)) for c in enum_cols}
+    # Published values that failed typing (their text is in `_unparsed`): counted, with the first and the last
+    # (line, text) as examples. Examples only here: the run report lives in the encrypted reports prefix.
+    unparsed = {n: is_valid & F.col(tx.UNPARSED)[n].isNotNull() for n in info.coerced_flags}
+
+    def unparsed_example(name: str, agg: Callable[[Any], Any]) -> Any:
+        example = F.struct(F.col(tx.LINE).alias("line"), F.col(tx.UNPARSED)[name].alias("value"))
+        return agg(F.when(unparsed[name], example))
     # Observations are matched by name across the session: concurrent runs in one warm session (the local
     # runtime) must not share one, or each would read the other's counts.
     observation = Observation(f"run_report_{uuid.uuid4().hex}")
@@ -483,6 +501,13 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
             for name, flag in info.out_of_range_flags.items()
         ],
         *[F.sum(u.cast("int")).alias(f"unknown__{name}") for name, u in unknown.items()],
+        *[F.sum(u.cast("int")).alias(f"unparsed__{name}") for name, u in unparsed.items()],
+        *[
+            F.to_json(F.array(unparsed_example(name, F.min), unparsed_example(name, F.max))).alias(
+                f"unparsed_examples__{name}"
+            )
+            for name in unparsed
+        ],
         # Distinct unknown tokens, not rows: a handful in practice; the report keeps 20. As JSON, because
         # observed metrics come back to Python as plain values only.
         *[
@@ -547,13 +572,28 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
         "rows_quarantined": rows_quarantined,
         "quarantined_by_reason": dict(sorted(reasons.items())),
         "duplicates_superseded": reasons.get(tx.DUPLICATE_SUPERSEDED, 0),
+        # The source profile applied (None: the base contract), header -> field, and per source position the
+        # header, its name, the field it fills and the rule that matched.
+        "profile": mapping.profile,
         "header_mapping": mapping.canonical,
-        "unknown_columns": mapping.unknown,
+        "headers": mapping.to_dict()["columns"],
+        # Columns the contract does not name, published in the `extra` map: key in `extra` -> source header.
+        "unknown_columns": {c.name: c.header for c in mapping.unmapped},
+        # Columns that could fill a field the contract prefers another column for (kept in `extra`).
+        "columns_not_preferred": [n.to_dict() for n in mapping.not_preferred],
         "timestamp_formats": {c: f.to_dict() for c, f in formats.items()},
         "nulls_coerced": {n: int(counts.get(f"coerced__{n}") or 0) for n in info.coerced_flags},
         # Timestamps read but outside the contract's plausible range, nulled in published rows (a required
         # column's rows are quarantined instead: `out_of_range_required:<column>`).
         "out_of_range": {n: int(counts.get(f"out_of_range__{n}") or 0) for n in info.out_of_range_flags},
+        # Values that failed typing, published as null with their original text in `_unparsed[<column>]`.
+        "unparsed_values": {
+            n: {
+                "count": int(counts.get(f"unparsed__{n}") or 0),
+                "examples": distinct_examples(counts.get(f"unparsed_examples__{n}")),
+            }
+            for n in unparsed
+        },
         "unknown_enum_values": {
             c.name: {
                 "count": int(counts.get(f"unknown__{c.name}") or 0),

@@ -49,7 +49,11 @@ def inspect_source(storage: Storage, key: str, run_id: str, contract: Contract) 
         "bytes": size,
         "compression": source.compression,
         "dialect": dialect.to_dict(),
+        "profile": mapping.profile,
         "mapping": mapping.canonical,
-        "unknown_columns": mapping.unknown,
+        # Per source position: header, name, field (or None) and the rule that matched.
+        "headers": mapping.to_dict()["columns"],
+        "unknown_columns": {c.name: c.header for c in mapping.unmapped},
+        "columns_not_preferred": [n.to_dict() for n in mapping.not_preferred],
         "sample_field_counts": {str(k): v for k, v in sorted(widths.items())},
     }

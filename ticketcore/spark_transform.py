@@ -14,7 +14,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ticketcore.contract import Column, Contract, HeaderMapping
+from ticketcore.contract import ENUM_PREFIX, Column, Contract, HeaderMapping
 from ticketcore.timeformats import (
     DAY_NAME_REGEX,
     DMY_MDY_REGEX,
@@ -44,6 +44,12 @@ WRONG_FIELD_COUNT = "wrong_field_count"
 UNTERMINATED_QUOTE = "unterminated_quote"
 
 LINEAGE = ["_source_key", LINE, "_run_id", "_ingested_at"]
+# One map column each, so the table's schema never changes file by file: the columns the contract does not name
+# (key: the column's name in the mapping, its normalised header), and the original text of every value that
+# failed typing (key: the canonical column). Both null on a row with no entry.
+EXTRA = "extra"
+UNPARSED = "_unparsed"
+STRING_MAP = T.MapType(T.StringType(), T.StringType())
 SPARK_TYPES = {
     "string": T.StringType(),
     "enum": T.StringType(),
@@ -411,13 +417,25 @@ def normalise_text(v: SparkColumn, steps: tuple[str, ...]) -> SparkColumn:
 
 
 def normalise_enum(v: SparkColumn, col: Column) -> SparkColumn:
-    # The same rule as contract.normalise_token: runs of non-letters/digits -> "_", edges stripped.
+    """The rule of `Column.enum_value`: the label's token (contract.normalise_token: runs of non-letters/digits
+    -> "_", edges stripped) -> its canonical value; else the token without a leading rank or code (`1 - Critical`,
+    `2 normal`, `P1 - Urgent`); else the token itself (an unknown value, kept and reported)."""
     token = F.regexp_replace(F.regexp_replace(F.lower(v), r"[^\p{L}\p{N}]+", "_"), r"^_+|_+$", "")
     pairs = [x for k, canon in sorted(col.synonym_map().items()) for x in (F.lit(k), F.lit(canon))]
-    return F.coalesce(F.create_map(*pairs)[token], token)
+    synonyms = F.create_map(*pairs)
+    # Coalesce stops at the first non-null: the regex runs only for a label that is not a synonym as it is.
+    return F.coalesce(synonyms[token], synonyms[F.regexp_extract(token, ENUM_PREFIX.pattern, 1)], token)
+
+
+# A decimal comma (`4,0`, `2,5`, `3,25`) is read as a point. A comma before exactly three digits (`1,000`) is
+# a thousands separator in English exports and a decimal comma in others: not read (kept in `_unparsed`).
+DECIMAL_COMMA = r"^[+-]?[0-9]+,([0-9]{1,2}|[0-9]{4,})$"
 
 
 def parse_integer(v: SparkColumn, col: Column) -> SparkColumn:
+    """An integer column: `4`, `4.0` and `4,0` -> 4; a fraction (`2,5`), text or a value outside [min, max] ->
+    null (the caller flags it and keeps its text)."""
+    v = F.when(v.contains(",") & v.rlike(DECIMAL_COMMA), F.replace(v, F.lit(","), F.lit("."))).otherwise(v)
     number = v.cast("double")  # "4.0" -> 4.0; text -> null
     ok = number.isNotNull() & (number == F.floor(number))
     if col.min is not None:
@@ -441,6 +459,25 @@ def parse_array(v: SparkColumn, col: Column) -> SparkColumn:
     return F.when(F.size(cleaned) > 0, cleaned)
 
 
+def merge_arrays(parsed: list[SparkColumn]) -> SparkColumn:
+    """The items of several parsed array values (a repeated header, e.g. Jira's one `Labels` column per label)
+    as one list, in column order; null when none has an item."""
+    if len(parsed) == 1:
+        return parsed[0]
+    merged = F.concat(*[F.coalesce(p, F.array().cast(SPARK_TYPES["array"])) for p in parsed])
+    return F.when(F.size(merged) > 0, merged)
+
+
+def string_map(entries: list[tuple[str, SparkColumn]]) -> SparkColumn:
+    """A map<string,string> of the entries whose value is not null (null when none): one expression however
+    many entries (a 900-column export's custom fields), two flat arrays zipped, no per-entry column."""
+    if not entries:
+        return F.lit(None).cast(STRING_MAP)
+    keys = F.array_compact(F.array(*[F.when(v.isNotNull(), F.lit(k)) for k, v in entries]))
+    values = F.array_compact(F.array(*[v for _, v in entries]))
+    return F.when(F.size(keys) > 0, F.map_from_arrays(keys, values))
+
+
 @dataclass
 class TypedColumns:
     """Which typed columns were derived, and the null-coercion flags to count."""
@@ -454,7 +491,10 @@ def type_columns(
     df: DataFrame, contract: Contract, mapping: HeaderMapping, formats: dict[str, FormatChoice]
 ) -> tuple[DataFrame, TypedColumns]:
     """Cast each canonical column to its contract type; flag present values that could not be read.
-    Unknown source columns are kept as trimmed strings under their normalised names."""
+
+    Adds `extra` (map<string,string>: the unmapped columns' trimmed values by their mapping name) and
+    `_unparsed` (map<string,string>: canonical column -> original text, for each value that failed typing:
+    unreadable or out of range). A repeated header of an array column fills it with all its columns' items."""
     info = TypedColumns()
     typed_cols: list[SparkColumn] = []
     df, bounded = with_timestamp_shapes(df, contract, formats), []
@@ -473,15 +513,15 @@ def type_columns(
             typed = normalise_enum(v, col)
         elif col.type == "integer":
             typed = parse_integer(v, col)
-        elif col.type == "array":
-            typed = parse_array(v, col)
+        elif col.type == "array":  # a repeated header's columns are merged
+            typed = merge_arrays([parse_array(F.col(value(s)), col) for s in mapping.sources(col.name)])
         else:
             typed = normalise_text(v, col.normalise)
         typed_cols.append(typed.alias(col.name))
         if col.type == "integer":
             info.coerced_flags[col.name] = f"_coerced_{col.name}"
-    for name in mapping.unknown.values():
-        typed_cols.append(F.col(value(name)).alias(name))
+    # Unknown columns, however many, in one map (trimmed values, missing-value tokens left out).
+    typed_cols.append(string_map([(c.name, F.col(value(c.name))) for c in mapping.unmapped]).alias(EXTRA))
     out = df.select("*", *typed_cols)
     # A second projection, so the (costly) parse is referenced, not re-evaluated.
     flags = [
@@ -489,7 +529,16 @@ def type_columns(
         for name, flag in info.coerced_flags.items()
         if name not in info.out_of_range_flags
     ]
-    return out.select("*", *[c for cols in bounded for c in cols], *flags), info
+    flagged = out.select("*", *[c for cols in bounded for c in cols], *flags)
+    # A value that failed typing is never lost: its original text stays on the row, in one map (a third
+    # projection, over the flags).
+    failed = []
+    for name, flag in info.coerced_flags.items():
+        bad = F.col(flag)
+        if name in info.out_of_range_flags:
+            bad = bad | F.col(info.out_of_range_flags[name])
+        failed.append((name, F.when(bad, F.col(raw(name)))))
+    return flagged.select("*", string_map(failed).alias(UNPARSED)), info
 
 
 def classify(df: DataFrame, contract: Contract, info: TypedColumns) -> DataFrame:
@@ -575,9 +624,10 @@ def derive(df: DataFrame, run_id: str, source_key: str, ingested_at: str) -> Dat
 
 
 def output_columns(contract: Contract, mapping: HeaderMapping) -> list[str]:
-    """Canonical columns in contract order, then unknown source columns (strings), then derived/lineage."""
-    extras = [mapping.unknown[h] for h in mapping.source_headers if h in mapping.unknown]
-    return [*contract.columns, *extras, "resolution_hours", *LINEAGE]
+    """Canonical columns in contract order, the `extra` and `_unparsed` maps, then derived/lineage: the same
+    for every file (`mapping` decides nothing here any more; kept so callers need not change)."""
+    del mapping
+    return [*contract.columns, EXTRA, UNPARSED, "resolution_hours", *LINEAGE]
 
 
 def parquet_write_options(contract: Contract, published: list[str]) -> dict[str, str]:
@@ -590,7 +640,13 @@ def parquet_write_options(contract: Contract, published: list[str]) -> dict[str,
 
 
 def quarantine_columns(mapping: HeaderMapping) -> list[SparkColumn]:
-    """Original headers and values, then why and where."""
-    cols = [F.col(raw(n)).alias(h) for h, n in zip(mapping.source_headers, mapping.output_names, strict=True)]
+    """Original headers and values, then why and where. Spark writes no two columns of one name (compared
+    case-insensitively): a repeated header gets its position, `Labels (13)`."""
+    taken = {"_error_reason", "_source_line", "_raw_record"}
+    cols = []
+    for c in mapping.columns:
+        header = c.header if c.header.casefold() not in taken else f"{c.header} ({c.position})"
+        taken.add(header.casefold())
+        cols.append(F.col(raw(c.name)).alias(header))
     return [*cols, F.col(REASON).alias("_error_reason"), F.col(LINE).alias("_source_line"),
             F.col(CORRUPT).alias("_raw_record")]

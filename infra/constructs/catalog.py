@@ -24,8 +24,12 @@ GLUE_TYPES = {
     "integer": "int",
     "array": "array<string>",
 }
-# What the Glue job adds after the contract's columns (ticketcore.spark_transform.output_columns).
+# What the Glue job adds after the contract's columns (ticketcore.spark_transform.output_columns): the columns a
+# file has beyond the contract, and the original text of values that failed typing, each one map, so the table's
+# schema never changes file by file (Athena: `extra['product_line']`, `_unparsed['satisfaction_score']`).
 DERIVED_COLUMNS = [
+    ("extra", "map<string,string>"),
+    ("_unparsed", "map<string,string>"),
     ("resolution_hours", "double"),
     ("_source_key", "string"),
     ("_source_line", "bigint"),

@@ -37,9 +37,7 @@ def summary_lines(report: dict) -> list[str]:
     if unknown:
         lines.append(f"  values outside the contract's enumerations (kept): {unknown}")
     if report["unknown_columns"]:
-        lines.append(
-            f"  columns not in the contract (kept as strings): {sorted(report['unknown_columns'].values())}"
-        )
+        lines.append(f"  columns not in the contract (kept in the extra map): {sorted(report['unknown_columns'])}")
     lines.append(
         f"  parquet files     {len(report['outputs']['files'])} under {report['outputs']['staging']}"
     )
