@@ -412,6 +412,7 @@ def parse_contract(text: str, source: str = "<string>") -> Contract:
 
 # The ways a header can reach a contract name, in order of trust: as written; with camelCase split into words;
 # with a record path (`ticket.`) or an entity word (`Ticket `, `hs_`) taken off the front.
+MAX_HEADERS_SHOWN = 30  # in a SchemaError's message (a wide export has hundreds)
 TRANSFORMS = ("as-is", "camelCase", "prefix-stripped", "camelCase+prefix-stripped")
 
 
@@ -601,14 +602,17 @@ def map_headers(headers: list[str], contract: Contract) -> HeaderMapping:
         wanted = [normalise_header(a) for a in (col.name, *col.aliases)]
         close: list[str] = []
         for w in wanted:
-            close += [keys_found[k] for k in difflib.get_close_matches(w, list(keys_found), n=3, cutoff=0.6)]
+            close += [keys_found[k] for k in difflib.get_close_matches(w, list(keys_found), n=3, cutoff=0.75)]
         hint = f"; closest headers: {list(dict.fromkeys(close))[:3]}" if close else ""
         problems.append(
             f"missing required column {name!r}: no header matches it or its aliases {list(col.aliases)[:6]}{hint}"
         )
     if problems:
+        shown = headers[:MAX_HEADERS_SHOWN]
+        more = f" and {len(headers) - len(shown)} more" if len(headers) > len(shown) else ""
         raise SchemaError(
-            f"{len(problems)} problem(s) with the header row ({len(headers)} columns): " + "; ".join(problems),
+            f"{len(problems)} problem(s) with the header row ({len(headers)} columns): " + "; ".join(problems)
+            + f" (headers found: {shown}{more})",
             problems,
         )
 

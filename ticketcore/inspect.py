@@ -51,8 +51,9 @@ def inspect_source(storage: Storage, key: str, run_id: str, contract: Contract) 
         "dialect": dialect.to_dict(),
         "profile": mapping.profile,
         "mapping": mapping.canonical,
-        # Per source position: header, name, field (or None) and the rule that matched.
-        "headers": mapping.to_dict()["columns"],
+        # Columns the contract does not name (published in the `extra` map): key in `extra` -> header. The
+        # per-position mapping with its rules (HeaderMapping.to_dict) stays out of this state: a wide file's
+        # would take a large share of Step Functions' 256 KiB payload; the run report carries it.
         "unknown_columns": {c.name: c.header for c in mapping.unmapped},
         "columns_not_preferred": [n.to_dict() for n in mapping.not_preferred],
         "sample_field_counts": {str(k): v for k, v in sorted(widths.items())},

@@ -197,7 +197,10 @@ def check_succeeded(rt: LocalRuntime, spec: dict[str, Any], result: Result) -> N
     # line endings inside quoted values into "\n" (univocity's normalizeLineEndingsWithinQuotes).
     crlf_file = detect_dialect((CORPUS / result.file).read_bytes()[:HEAD_BYTES]).line_terminator == "\r\n"
     mapping = map_headers(headers, load_contract())
-    position = {canonical: headers.index(header) for header, canonical in mapping.canonical.items()}
+    position: dict[str, int] = {}
+    for column in mapping.columns:  # by position: headers may repeat (the first column of a field)
+        if column.field is not None:
+            position.setdefault(column.field, column.position - 1)
     tokens = set(load_contract().missing_values)
     latest = {r[position["ticket_id"]].strip(" "): r for r in records if len(r) == len(headers)}
     ids = [row["ticket_id"] for row in published]

@@ -88,8 +88,9 @@ def test_ticket_analytics_export(spark, tmp_path, real_file):
     assert table.loc["TKT-00002"].status == "in_progress"
     assert table.loc["TKT-00004"].channel == "web"
     # Durations in hours are not timestamps: kept as unknown string columns, and reported.
-    assert report["unknown_columns"]["Resolution_Time_Hours"] == "resolution_time_hours"
-    assert table.loc["TKT-00001"].resolution_time_hours == "18.05"
+    assert report["unknown_columns"]["resolution_time_hours"] == "Resolution_Time_Hours"
+    assert dict(table.loc["TKT-00001"].extra)["resolution_time_hours"] == "18.05"  # one map for all of them
+    assert "resolution_time_hours" not in table.columns
     # Blank CSAT is null, not a coercion.
     assert report["nulls_coerced"]["satisfaction_score"] == 0
 

@@ -77,10 +77,23 @@ def test_inspect_outputs_dialect_mapping_and_locations(storage):
     out = inspect_source(storage, "support_ticket/raw/t.csv", "run-1", load_contract())
     assert out["dialect"]["delimiter"] == ";"
     assert out["mapping"] == {"Ticket ID": "ticket_id", "Created At": "created_at"}
-    assert out["unknown_columns"] == {"Colour": "colour"}
+    assert out["unknown_columns"] == {"colour": "Colour"}  # key in the extra map -> source header
+    assert out["profile"] is None and out["columns_not_preferred"] == []
     assert out["staging_uri"].endswith("bucket/support_ticket/staging/run-1/")
     assert out["quarantine_uri"].endswith("bucket/support_ticket/quarantine/t/run-1/")
     assert out["sample_field_counts"] == {"3": 1}
+
+
+def test_inspect_names_the_profile_and_the_columns_not_preferred(storage):
+    storage.write_bytes("support_ticket/raw/sn.csv",
+                        b"number,opened_at,short_description,sys_updated_on,closed_at,resolved_at\n"
+                        b"INC1,2024-01-01,x,2024-01-02,2024-01-04,2024-01-03\n")
+    out = inspect_source(storage, "support_ticket/raw/sn.csv", "run-1", load_contract())
+    assert out["profile"] == "servicenow"
+    assert out["mapping"]["number"] == "ticket_id" and out["mapping"]["resolved_at"] == "resolved_at"
+    assert [(n["header"], n["field"], n["preferred"]) for n in out["columns_not_preferred"]] == [
+        ("closed_at", "resolved_at", "resolved_at")]
+    assert out["unknown_columns"] == {"closed_at": "closed_at"}
 
 
 @pytest.mark.parametrize(
@@ -88,8 +101,10 @@ def test_inspect_outputs_dialect_mapping_and_locations(storage):
     [
         (b"", "empty file"),
         (b"\x89PNG\r\n\x1a\n\x00\x00", "not text"),
-        (b"Ticket ID,Subject\n1,x\n", "missing required columns"),
-        (b"Ticket ID,Created,Created At\n", "duplicate mapping"),
+        (b"Ticket ID,Subject\n1,x\n", "missing required column 'created_at'"),
+        # Two headers of equal rank for one field (a true tie); `Created` and `Created At` are not one: the
+        # contract prefers `created` (see test_contract).
+        (b"Ticket ID,fields.created,properties.created\n", "could each be 'created_at'"),
     ],
 )
 def test_inspect_fails_fast_with_schema_error(storage, content, message):

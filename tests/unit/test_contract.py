@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ticketcore.contract import (
@@ -50,6 +50,7 @@ def test_normalise_header(raw, expected):
     assert normalise_header(raw) == expected
 
 
+@settings(deadline=None)
 @given(st.text(max_size=40))
 def test_normalise_header_is_idempotent_and_clean(raw):
     once = normalise_header(raw)
@@ -62,6 +63,7 @@ def test_normalise_header_is_idempotent_and_clean(raw):
 WORDS = st.lists(st.text(st.characters(categories=["L", "N"]), min_size=1, max_size=8), min_size=1, max_size=4)
 
 
+@settings(deadline=None)
 @given(WORDS, st.lists(st.sampled_from([" ", "_", "-", ".", "/", "  ", " - ", "\t", "#", "(", ")"]), min_size=4,
                        max_size=4))
 def test_normalise_header_ignores_separators_and_case(words, seps):
@@ -71,11 +73,13 @@ def test_normalise_header_ignores_separators_and_case(words, seps):
     assert normalise_header(joined.casefold()) == normalise_header(joined)
 
 
+@settings(deadline=None)
 @given(st.text(max_size=30))
 def test_normalise_header_is_never_empty_for_a_header_with_a_letter_or_digit(raw):
     assert (normalise_header(raw) != "") == any(ch.isalnum() for ch in raw)
 
 
+@settings(deadline=None)
 @given(st.text(st.characters(categories=["L", "N"]), min_size=1, max_size=12))
 def test_header_keys_put_the_header_as_written_first(word):
     keys = header_keys(f"ticket.{word}")
@@ -83,6 +87,7 @@ def test_header_keys_put_the_header_as_written_first(word):
     assert (normalise_header(word), "prefix-stripped") in keys or normalise_header(word) == keys[0][0]
 
 
+@settings(deadline=None)
 @given(
     st.sampled_from(["Ticket ID", "ticket_id", "TicketID", "TICKET-ID", " ticket id "]),
     st.sampled_from(["Created_Date", "created at", "Creation Date", "Date Created"]),
