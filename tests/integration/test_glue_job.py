@@ -182,7 +182,7 @@ def test_encodings_and_delimiters(spark, tmp_path):
         (b"", "empty file"),
         (b"\x1f\x8b\x08\x00binary", "gzip data is cut short"),
         (b"\x89PNG\r\n\x1a\n\x00\x00", "not text"),
-        (b"Ticket ID,Subject\nT1,x\n", "missing required columns ['created_at']"),
+        (b"Ticket ID,Subject\nT1,x\n", "missing required column 'created_at'"),
     ],
 )
 def test_unusable_files_fail_without_output(spark, tmp_path, content, message):
@@ -427,3 +427,41 @@ def test_encoding_is_decided_from_the_whole_file(spark, tmp_path):
     subjects = published(tmp_path / "b").to_pandas().set_index("ticket_id").subject.to_dict()
     assert subjects == {"T1": "Müller", "T2": "Café", "T3": "東京"}
     assert report["source_text"]["read_from"].endswith("staging/source/utf8-mixed.csv")
+
+
+def test_a_tool_export_lands_with_its_profile_and_keeps_what_it_cannot_type(spark, tmp_path):
+    """A Zendesk-shaped export: its profile is detected and applied (space-separated tags, `normal`, `solved`),
+    a satisfaction `good` is published as null with its text in `_unparsed` and counted with an example, the
+    columns beyond the contract land in one `extra` map, and a repeated header's values are kept apart. A row
+    quarantined for a missing id keeps its original headers, the repeated one told apart."""
+    source = tmp_path / "zendesk.csv"
+    source.write_text(
+        "Id,Requester,Requester id,Via,Subject,Tags,Status,Priority,Created at,Solved at,Satisfaction Score,"
+        "Group,Group\n"
+        "5000,R1,900,web,S1,billing vip,solved,normal,2024-05-01T09:00:00Z,2024-05-02T09:00:00Z,good,L1,L2\n"
+        "5001,R2,901,email,S2,refund,open,high,2024-05-02T09:00:00Z,,4,L1,\n"
+        ",R3,902,api,S3,,new,low,2024-05-03T09:00:00Z,,bad,,\n",
+        encoding="utf-8",
+    )
+    report = run(spark, job(tmp_path, source))
+    assert report["profile"] == "zendesk"
+    assert report["header_mapping"]["Id"] == "ticket_id" and report["header_mapping"]["Solved at"] == "resolved_at"
+    assert report["unknown_columns"] == {"requester": "Requester", "group": "Group", "group_2": "Group"}
+    assert [(n["header"], n["field"], n["preferred"]) for n in report["columns_not_preferred"]] == [
+        ("Requester", "customer_id", "Requester id")]
+    assert report["headers"][0] == {"position": 1, "header": "Id", "name": "ticket_id", "field": "ticket_id",
+                                    "rule": "profile:zendesk", "matched": "id"}
+    assert report["unparsed_values"]["satisfaction_score"] == {"count": 1, "examples": [{"line": 2, "value": "good"}]}
+    assert (report["rows_valid"], report["rows_quarantined"]) == (2, 1)
+    rows = {r["ticket_id"]: r for r in published(tmp_path).to_pylist()}
+    first = rows["5000"]
+    assert (first["tags"], first["priority"], first["status"], first["resolution_hours"]) == (
+        ["billing", "vip"], "medium", "resolved", 24.0)
+    assert (first["satisfaction_score"], dict(first["_unparsed"])) == (None, {"satisfaction_score": "good"})
+    assert dict(first["extra"]) == {"requester": "R1", "group": "L1", "group_2": "L2"}
+    assert (rows["5001"]["satisfaction_score"], rows["5001"]["_unparsed"]) == (4, None)
+    (bad,) = quarantined(tmp_path)
+    assert list(bad)[:13] == ["Id", "Requester", "Requester id", "Via", "Subject", "Tags", "Status", "Priority",
+                              "Created at", "Solved at", "Satisfaction Score", "Group", "Group (13)"]
+    assert (bad["Requester"], bad["Satisfaction Score"], bad["_error_reason"]) == ("R3", "bad",
+                                                                                 "missing_required:ticket_id")
