@@ -9,6 +9,7 @@ description are exactly the source's, decoded.
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import subprocess
@@ -93,9 +94,15 @@ def corpus(tmp_path_factory, spark):
 # ---------------------------------------------------------------- independent reading of a source file
 
 
+def source_bytes(path: Path) -> bytes:
+    """The file's text bytes: a gzip-compressed file decompressed by Python's gzip module."""
+    data = path.read_bytes()
+    return gzip.decompress(data) if data.startswith(b"\x1f\x8b") else data
+
+
 def source_records(path: Path) -> tuple[list[str], list[list[str]]]:
     """(headers, records) as Python's csv module reads the file, with the detected encoding and delimiter."""
-    data = path.read_bytes()
+    data = source_bytes(path)
     dialect = detect_dialect(data[:HEAD_BYTES])
     text = data.decode(dialect.encoding)
     csv.field_size_limit(64 * 1024 * 1024)
@@ -195,7 +202,7 @@ def check_succeeded(rt: LocalRuntime, spec: dict[str, Any], result: Result) -> N
     # Each published row is its source record, decoded: ticket_id and description exactly (values trimmed
     # of spaces, missing-value tokens as null), and every ticket once. Spark's reader turns a CRLF file's
     # line endings inside quoted values into "\n" (univocity's normalizeLineEndingsWithinQuotes).
-    crlf_file = detect_dialect((CORPUS / result.file).read_bytes()[:HEAD_BYTES]).line_terminator == "\r\n"
+    crlf_file = detect_dialect(source_bytes(CORPUS / result.file)[:HEAD_BYTES]).line_terminator == "\r\n"
     mapping = map_headers(headers, load_contract())
     position: dict[str, int] = {}
     for column in mapping.columns:  # by position: headers may repeat (the first column of a field)
