@@ -125,7 +125,7 @@ class PipelineStack(Stack):
             self,
             "UploadExample",
             value=f"aws s3 cp tickets.csv {upload_uri}",
-            description="Uploads one file; the object key must end in .csv",
+            description="Uploads one file: .csv, .csv.gz or a .zip of one CSV (other keys are recorded as skipped)",
         )
         CfnOutput(self, "StateMachineArn", value=state_machine_arn)
         CfnOutput(
