@@ -140,7 +140,8 @@ class EncodingCheck:
 
     def _decode(self, piece: bytes, final: bool) -> None:
         pending = self._decoder.getstate()[0]
-        _sink.spans = spans = []
+        spans: list[tuple[int, int]] = []
+        _sink.spans = spans
         try:
             self._decoder.decode(piece, final)
         finally:

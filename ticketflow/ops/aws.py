@@ -119,7 +119,7 @@ class AwsTarget:
         ended_badly = [desc for status in ENDED_BADLY for desc in store.list(status, limit)]
         ended_badly.sort(key=lambda d: d.get("stopDate") or d["startDate"], reverse=True)
         rows = rows_for(store, ended_badly[:limit])
-        doc = {
+        doc: dict[str, Any] = {
             "stack": self.stack,
             "topic_arn": self.resources.topic_arn,
             "subscriptions": self.subscriptions(),
