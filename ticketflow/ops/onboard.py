@@ -120,7 +120,7 @@ def preview(sample_text: str, dialect: Dialect, contract_path: str | None, workd
                    dialect=json.dumps(sample_dialect.to_dict()), contract=contract_path)
     report = run(local_session(), args, load_contract(contract_path))
     keys = ("rows_read", "rows_valid", "rows_quarantined", "quarantined_by_reason", "duplicates_superseded",
-            "nulls_coerced", "out_of_range", "unparsed", "timestamp_formats")
+            "nulls_coerced", "out_of_range", "unparsed_values", "timestamp_formats")
     return {k: report[k] for k in keys if k in report}
 
 
