@@ -218,6 +218,7 @@ def blank_missing(df: DataFrame, contract: Contract) -> DataFrame:
 
 TS_SHAPE = "_tshape_"  # per timestamp column that needs it: the shape tag or canonical parts of each value
 TS_READ = "_tread_"  # per timestamp column: the value as read, before the plausible range
+TS_SPLIT = "_tsplit_"  # the shape column's regex work: tag or canonical parts as text (dropped after)
 
 
 def _java_case(v: SparkColumn, regexes: list[tuple[str, SparkColumn]]) -> SparkColumn:
@@ -304,8 +305,12 @@ def _months() -> SparkColumn:
     return F.create_map(*[x for k, m in sorted(MONTHS.items()) for x in (F.lit(k), F.lit(m))])
 
 
-def timestamp_of_parts(p: SparkColumn, pivot: int) -> SparkColumn:
-    """The instant of canonical parts (an array column): the same rules as `timeformats.micros_of_parts`."""
+def timestamp_parts(p: SparkColumn, pivot: int) -> SparkColumn:
+    """A `timestamp_shape_column` as a struct: `tag` ("I" ISO, "E" epoch, "P" parts, null for no shape) and for
+    "P" the numbers of the instant, by the rules of `timeformats.micros_of_parts`: year (two-digit years by the
+    pivot), month, day, 24-hour `hour` (null when the clock is impossible), minute, second, and `adjust` (the
+    fraction's microseconds less the zone offset; null for an impossible zone), and `ok`. Its own projection,
+    so the timestamp is built from numbers computed once (not re-derived in each branch that reads them)."""
     y, mo, d, h, mi, s, frac, ampm, zone = (p.getItem(i) for i in range(9))
     yi = y.cast("int")
     year = F.when(F.length(y) == 2, yi + F.when(yi < pivot, 2000).otherwise(1900)).otherwise(yi)
@@ -321,10 +326,24 @@ def timestamp_of_parts(p: SparkColumn, pivot: int) -> SparkColumn:
     offset = F.when(zone.isin("", "Z", "z", "UTC", "GMT"), F.lit(0)).when(
         (zm <= 59) & (east <= MAX_ZONE_SECONDS), F.when(zone.startswith("-"), -east).otherwise(east)
     )
-    local = F.make_timestamp(year, _months()[F.lower(mo)], d.cast("int"), hour, minute, second)
-    utc = F.unix_micros(local) + micros - offset.cast("long") * MICROS
     # make_timestamp rolls a 60th second into the next minute: such values are refused before it.
-    return F.when((hour <= 23) & (minute <= 59) & (second <= 59), F.timestamp_micros(utc))
+    ok = (hour <= 23) & (minute <= 59) & (second <= 59)
+    numbers = {"year": year, "month": _months()[F.lower(mo)], "day": d.cast("int"), "hour": hour, "minute": minute,
+               "second": second, "adjust": micros - offset.cast("long") * MICROS, "ok": ok}
+    types = {"year": "int", "month": "int", "day": "int", "hour": "int", "minute": "int", "second": "int",
+             "adjust": "long", "ok": "boolean"}
+    # ISO and epoch values (most) skip the arithmetic: their struct holds only the tag.
+    parts = F.struct(F.lit("P").alias("tag"), *[x.alias(k) for k, x in numbers.items()])
+    return F.when(F.size(p) > 1, parts).otherwise(
+        F.struct(p.getItem(0).alias("tag"), *[F.lit(None).cast(t).alias(k) for k, t in types.items()])
+    )
+
+
+def timestamp_of_parts(parts: SparkColumn) -> SparkColumn:
+    """The instant of a `timestamp_parts` struct (null when it names none)."""
+    local = F.make_timestamp(parts["year"], parts["month"], parts["day"], parts["hour"], parts["minute"],
+                             parts["second"])
+    return F.when(parts["ok"], F.timestamp_micros(F.unix_micros(local) + parts["adjust"]))
 
 
 def epoch_timestamp(v: SparkColumn, choice: FormatChoice) -> SparkColumn:
@@ -344,15 +363,16 @@ def epoch_timestamp(v: SparkColumn, choice: FormatChoice) -> SparkColumn:
 
 def read_timestamp(v: SparkColumn, choice: FormatChoice, shape: SparkColumn | None = None) -> SparkColumn:
     """The value as the column's reading reads it, before the plausible range (null when unreadable). ISO goes
-    through Spark's cast; `shape` is the `timestamp_shape_column` of the column when `needs_shape_column`."""
+    through Spark's cast; `shape` is the column's `timestamp_parts` (see `add_timestamp_shapes`) when
+    `needs_shape_column`."""
     iso = F.to_timestamp(v)  # Spark's cast: ISO 8601 with optional time, fraction and zone
     if shape is None:
         parsed = F.when(v.rlike(java(ISO_REGEX)), iso)
         if "epoch" in choice.shapes:
             parsed = parsed.when(v.rlike(java(EPOCH_REGEX)), epoch_timestamp(v, choice))
         return parsed
-    tag = shape.getItem(0)
-    parsed = F.when(tag == "I", iso).when(F.size(shape) > 1, timestamp_of_parts(shape, choice.two_digit_year_pivot))
+    tag = shape["tag"]
+    parsed = F.when(tag == "I", iso).when(tag == "P", timestamp_of_parts(shape))
     return parsed.when(tag == "E", epoch_timestamp(v, choice)) if "epoch" in choice.shapes else parsed
 
 
@@ -368,14 +388,25 @@ def parse_timestamp(v: SparkColumn, choice: FormatChoice, shape: SparkColumn | N
 
 
 def with_timestamp_shapes(df: DataFrame, contract: Contract, formats: dict[str, FormatChoice]) -> DataFrame:
-    """`df` plus a `timestamp_shape_column` for each timestamp column whose reading needs one (none for a
-    column of ISO values, and epochs: those stay on the cheap path)."""
-    shapes = [
-        timestamp_shape_column(F.col(value(c.name)), formats[c.name]).alias(TS_SHAPE + c.name)
+    """`df` plus the shape column (`_tshape_<name>`) of each timestamp column whose reading needs one (none for
+    a column of ISO values and epochs: those stay on the cheap path)."""
+    return add_timestamp_shapes(df, {
+        c.name: (F.col(value(c.name)), formats[c.name])
         for c in contract.columns_of_type("timestamp")
         if value(c.name) in df.columns and needs_shape_column(formats[c.name])
-    ]
-    return df.select("*", *shapes) if shapes else df
+    })
+
+
+def add_timestamp_shapes(df: DataFrame, columns: dict[str, tuple[SparkColumn, FormatChoice]]) -> DataFrame:
+    """`df` plus `_tshape_<name>`, the `timestamp_parts` of each (value, reading) given, in two projections:
+    the regexes once per value, then the numbers once per value."""
+    if not columns:
+        return df
+    split = df.select("*", *[timestamp_shape_column(v, c).alias(TS_SPLIT + n) for n, (v, c) in columns.items()])
+    parts = [timestamp_parts(F.col(TS_SPLIT + n), c.two_digit_year_pivot).alias(TS_SHAPE + n)
+             for n, (_, c) in columns.items()]
+    shaped = split.select("*", *parts)
+    return shaped.drop(*[TS_SPLIT + n for n in columns])
 
 
 def shape_column(df: DataFrame, name: str) -> SparkColumn | None:

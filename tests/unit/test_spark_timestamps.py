@@ -73,8 +73,8 @@ def spark_read(spark, values: list[str | None], choice) -> list[tuple[int | None
     df = df.select("i", F.when(v != "", v).alias("v"))
     shape = None
     if tx.needs_shape_column(choice):
-        df = df.select("*", tx.timestamp_shape_column(F.col("v"), choice).alias("shape"))
-        shape = F.col("shape")
+        df = tx.add_timestamp_shapes(df, {"v": (F.col("v"), choice)})
+        shape = F.col(tx.TS_SHAPE + "v")
     read = tx.read_timestamp(F.col("v"), choice, shape)
     df = df.select("i", read.alias("read")).select(
         "i", F.unix_micros("read").alias("read"),
