@@ -46,9 +46,10 @@ def normalise_header(raw: str) -> str:
     """Header text -> matching key: drop a BOM, Unicode NFKC (composed accents, full-width letters), case-fold,
     runs of anything but letters and digits -> `_`, edge `_` stripped. `" Ticket-ID"` -> `ticket_id`,
     `Ünïcode Näme` -> `ünïcode_näme`. Idempotent; empty only when the header has no letter or digit."""
-    text = unicodedata.normalize("NFKC", raw.replace("\ufeff", ""))
-    text = unicodedata.normalize("NFKC", text.casefold())
-    return _NON_ALNUM.sub("_", text).strip("_")
+    # Case-folded last: NFKC after it could compose a folded letter back into one that folds again (`ῶ`).
+    text = unicodedata.normalize("NFKC", raw.replace("\ufeff", "")).casefold()
+    # A few letters (Arabic presentation forms) decompose to marks only: then the letters as written.
+    return _NON_ALNUM.sub("_", text).strip("_") or _NON_ALNUM.sub("_", raw.casefold()).strip("_")
 
 
 def split_camel(raw: str) -> str:

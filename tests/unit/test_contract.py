@@ -76,7 +76,9 @@ def test_normalise_header_ignores_separators_and_case(words, seps):
 @settings(deadline=None)
 @given(st.text(max_size=30))
 def test_normalise_header_is_never_empty_for_a_header_with_a_letter_or_digit(raw):
-    assert (normalise_header(raw) != "") == any(ch.isalnum() for ch in raw)
+    if any(ch.isalnum() for ch in raw):
+        assert normalise_header(raw) != ""
+    # (NFKC can also turn a symbol into letters: `₨` -> `rs`.)
 
 
 @settings(deadline=None)
