@@ -67,7 +67,8 @@ def test_missing_ticket_id_fails_fast_at_inspect(runtime, tmp_path):
     source.write_text("Subject,Created At\nhello,2024-01-01\n")
     name, desc = run_file(runtime, source)
     assert desc["status"] == "FAILED" and desc["error"] == "SchemaError"
-    assert "missing required columns ['ticket_id']" in desc["cause"]
+    assert "missing required column 'ticket_id'" in desc["cause"]
+    assert "headers found: ['Subject', 'Created At']" in desc["cause"]
     assert states_entered(runtime, name) == ["InspectSource"]
     assert attempts(runtime, name, "InspectSource") == 1  # SchemaError is never retried
     assert not any(call.startswith("glue.") for call, _ in runtime.backend.calls)

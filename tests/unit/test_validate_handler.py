@@ -105,7 +105,11 @@ def test_a_passing_run_returns_a_summary_and_writes_the_report(handler, storage)
     report = validation_report(storage)
     assert report["success"] is True and report["run_id"] == RUN and report["source_key"] == SOURCE_KEY
     assert report["row_count"] == 3 and report["failed_errors"] == []
-    assert len(report["results"]) == 10
+    # one result per contract expectation (row_count_reconciles gives two: the GX row count and the
+    # run report's own reconciliation), the run-report quarantine share included
+    names = [r["name"] for r in report["results"]]
+    assert len(names) == len(yaml.safe_load(DEFAULT_CONTRACT_PATH.read_text())["expectations"]) + 1 == 11
+    assert names[-1] == "quarantine_share(rows quarantined <= 50% of rows read)"
 
 
 def test_warnings_pass_and_are_returned(handler, storage):
