@@ -411,7 +411,8 @@ def test_encoding_is_decided_from_the_whole_file(spark, tmp_path):
     # The first non-ASCII byte comes after the head: Windows-1252 (no valid UTF-8 sequence anywhere).
     rows = [f"T{i},2024-01-02 10:00,{'x' * 200}" for i in range(1, 1400)]
     legacy = tmp_path / "legacy.csv"
-    legacy.write_bytes(("Ticket ID,Created At,Subject\n" + "\n".join(rows) + "\nT9999,2024-01-03,Café\n").encode("cp1252"))
+    text = "Ticket ID,Created At,Subject\n" + "\n".join(rows) + "\nT9999,2024-01-03,Café\n"
+    legacy.write_bytes(text.encode("cp1252"))
     assert legacy.stat().st_size > HEAD_BYTES
     report = run(spark, job(tmp_path / "a", legacy))
     assert (report["source_text"]["head_encoding"], report["dialect"]["encoding"]) == ("utf-8", "cp1252")

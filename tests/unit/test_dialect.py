@@ -115,7 +115,8 @@ def test_a_header_cell_with_line_breaks_counts_its_lines():
 ])
 def test_any_number_of_empty_trailing_columns(data, fields):
     d = detect_dialect(data)
-    assert (d.headers, d.trailing_fields, d.extra_fields, d.trailing_delimiter) == (["a", "b"], fields, fields, fields > 0)
+    got = (d.headers, d.trailing_fields, d.extra_fields, d.trailing_delimiter)
+    assert got == (["a", "b"], fields, fields, fields > 0)
 
 
 def test_a_dialect_from_before_trailing_fields_reads_one_extra_field():
