@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel
 
 
@@ -21,3 +23,5 @@ class StagedRunInput(BaseModel):
     staging_uri: str
     reports_uri: str
     sequencer: str = ""
+    # Inspect's record of the upload the run read (key, version_id, etag, bytes); Publish puts it in the manifest.
+    source: dict[str, Any] = {}

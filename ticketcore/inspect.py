@@ -13,12 +13,22 @@ from ticketcore.storage import Storage
 SAMPLE_ROWS = 50
 
 
-def inspect_source(storage: Storage, key: str, run_id: str, contract: Contract) -> dict[str, Any]:
-    size = storage.size(key)
+def inspect_source(
+    storage: Storage, key: str, run_id: str, contract: Contract, version_id: str = ""
+) -> dict[str, Any]:
+    """Check the head of exactly the upload an event names (`version_id`; the latest when empty, e.g. an
+    unversioned bucket), then copy that version, ETag-checked, to `layout.landing_key(run_id, key)`: the
+    Glue job, validation and publish read only that copy. Returns the state the definition passes on
+    (`source_uri` is the landing copy; `source` holds key, version_id, etag and bytes for the manifest).
+
+    Raises SchemaError (a file the contract cannot read: empty, not CSV, headers) and
+    storage.ObjectMissingError (that version no longer exists: deleted before the run)."""
+    head_info = storage.head(key, version_id)
+    size = head_info.size
     if size == 0:
         raise SchemaError(f"empty file: {key} has 0 bytes")
     # A .csv.gz or a zip of one CSV is read decompressed (by its magic number, whatever the key's name).
-    source = text_head(storage.read_bytes(key, HEAD_BYTES), size <= HEAD_BYTES, HEAD_BYTES)
+    source = text_head(storage.read_bytes(key, HEAD_BYTES, version_id), size <= HEAD_BYTES, HEAD_BYTES)
     head = source.data
     dialect = detect_dialect(head)
     mapping = map_headers(dialect.headers, contract)
@@ -41,8 +51,11 @@ def inspect_source(storage: Storage, key: str, run_id: str, contract: Contract) 
             break
         widths[len(row)] = widths.get(len(row), 0) + 1
     staging = layout.staging_prefix(run_id)
+    landing = layout.landing_key(run_id, key)
+    storage.copy(key, landing, head_info.version_id, head_info.etag)
     return {
-        "source_uri": storage.uri(key),
+        "source_uri": storage.uri(landing),
+        "source": {"key": key, "version_id": head_info.version_id, "etag": head_info.etag, "bytes": size},
         "staging_uri": storage.uri(staging),
         "quarantine_uri": storage.uri(layout.quarantine_prefix(key, run_id)),
         "reports_uri": storage.uri(layout.reports_prefix(run_id)),

@@ -7,6 +7,8 @@ import re
 
 ROOT = "support_ticket"
 RAW_PREFIX = f"{ROOT}/raw/"
+# Inspect copies exactly the version an event names here, under a name of its own; everything after reads it.
+LANDING_PREFIX = f"{ROOT}/landing/"
 STAGING_PREFIX = f"{ROOT}/staging/"
 PROCESSED_PREFIX = f"{ROOT}/processed/"
 TICKETS_PREFIX = f"{PROCESSED_PREFIX}tickets/"
@@ -39,6 +41,14 @@ def source_id(source_key: str) -> str:
     """Readable name plus a short hash of the exact key, so two keys never share published files."""
     digest = hashlib.sha256(source_key.encode("utf-8")).hexdigest()[:10]
     return f"{source_name(source_key)[:60]}-{digest}"
+
+
+def landing_key(run_id: str, source_key: str) -> str:
+    """`support_ticket/landing/<run>/source.csv` (`.csv.gz`, `.zip` as the upload's key ends): generated from the
+    execution name alone, so no reader ever sees the upload's key as a path or a pattern (`*`, `[`, `//`, `..`)."""
+    suffix = next((s for s in sorted(UPLOAD_SUFFIXES, key=len, reverse=True) if source_key.lower().endswith(s)),
+                  ".csv")
+    return f"{LANDING_PREFIX}{run_id}/source{suffix}"
 
 
 def staging_prefix(run_id: str) -> str:

@@ -82,18 +82,23 @@ def plan(storage: Storage, source_key: str, run_id: str) -> dict[str, str]:
     return targets
 
 
-def publish(storage: Storage, source_key: str, run_id: str, sequencer: str = "") -> dict[str, Any]:
+def publish(
+    storage: Storage, source_key: str, run_id: str, sequencer: str = "", source: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Publish a validated run's staged files for `source_key`; `source` is inspect's record of exactly which
+    upload the run read ({"version_id", "etag", ...}), written into the manifest."""
     reports = layout.reports_prefix(run_id)
     validation = _read_json(storage, reports + layout.VALIDATION_REPORT)
     if not validation or not validation.get("success"):
         raise PublishRefused(f"run {run_id}: no passing validation report at {reports + layout.VALIDATION_REPORT}")
     run_report = _read_json(storage, reports + layout.RUN_REPORT) or {}
     with publish_lock(storage, source_key, run_id):
-        return _publish_locked(storage, source_key, run_id, sequencer, run_report)
+        return _publish_locked(storage, source_key, run_id, sequencer, run_report, source or {})
 
 
 def _publish_locked(
-    storage: Storage, source_key: str, run_id: str, sequencer: str, run_report: dict[str, Any]
+    storage: Storage, source_key: str, run_id: str, sequencer: str, run_report: dict[str, Any],
+    source: dict[str, Any],
 ) -> dict[str, Any]:
     reports = layout.reports_prefix(run_id)
     manifest_key = layout.manifest_key(source_key)
@@ -121,6 +126,8 @@ def _publish_locked(
         "source_key": source_key,
         "run_id": run_id,
         "sequencer": sequencer,
+        "version_id": str(source.get("version_id", "")),
+        "etag": str(source.get("etag", "")),
         "published_at": datetime.now(UTC).isoformat(),
         "rows": sum(int(f["rows"] or 0) for f in files),
         "files": files,

@@ -2,22 +2,39 @@
 
 Handlers only ever say `Storage.for_bucket(name)`; whether that is S3 or `<root>/bucket/` is decided here,
 once, from the environment (`TICKETFLOW_LOCAL_ROOT`, set by the local runtime). Keys are the same in both.
+
+A key is a name, never a path to resolve or a pattern: the local bucket stores `a//b`, `a/./b`, `a/../b` and
+`raw/*.csv` as distinct objects, as S3 does (the segments a filesystem would resolve are escaped, see
+`LocalStorage.path`). Uploads under `raw/` keep every version, locally as on the versioned S3 bucket, so the
+pipeline reads exactly the version an event names (`head`, `read_bytes`, `copy` take a `version_id`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import shutil
 import threading
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
 LOCAL_ROOT_ENV = "TICKETFLOW_LOCAL_ROOT"
+# Where the local bucket keeps object versions, as on the versioned S3 bucket (only uploads are versioned:
+# the pipeline's own outputs are written once under names of their own).
+VERSIONED_PREFIXES = ("support_ticket/raw/",)
 
 
 class UnsafeKeyError(ValueError):
-    """A key that would escape the local bucket's directory (`..`, absolute paths)."""
+    """A key the local bucket cannot store (empty, or holding a NUL character)."""
+
+
+class ObjectMissingError(LookupError):
+    """The object, or the version of it that an event names, does not exist (deleted, or never written)."""
 
 
 @dataclass(frozen=True)
@@ -26,18 +43,30 @@ class ObjectInfo:
     size: int
 
 
+@dataclass(frozen=True)
+class ObjectHead:
+    """One version of an object: `size` in bytes, `etag` as S3 gives it (quoted MD5 hex for a single PUT),
+    `version_id` ("" when the object has no version: an unversioned prefix or bucket)."""
+
+    key: str
+    size: int
+    etag: str
+    version_id: str
+
+
 class Storage(Protocol):
     bucket: str
 
     def uri(self, key: str) -> str: ...
     def key_of(self, uri: str) -> str: ...
-    def read_bytes(self, key: str, max_bytes: int | None = None) -> bytes: ...
+    def read_bytes(self, key: str, max_bytes: int | None = None, version_id: str = "") -> bytes: ...
     def write_bytes(self, key: str, data: bytes) -> None: ...
     def exists(self, key: str) -> bool: ...
     def create_exclusive(self, key: str, data: bytes) -> bool: ...
     def size(self, key: str) -> int: ...
+    def head(self, key: str, version_id: str = "") -> ObjectHead: ...
     def list(self, prefix: str) -> list[ObjectInfo]: ...
-    def copy(self, src_key: str, dst_key: str) -> None: ...
+    def copy(self, src_key: str, dst_key: str, version_id: str = "", etag: str = "") -> None: ...
     def delete(self, key: str) -> None: ...
 
 
@@ -49,36 +78,140 @@ def for_bucket(bucket: str, s3_client: Any = None) -> Storage:
 
 
 def check_key(key: str) -> str:
-    parts = key.split("/")
-    if not key or key.startswith("/") or ".." in parts or "\\" in key or "\x00" in key:
-        raise UnsafeKeyError(f"refused key {key!r}: it would escape the bucket root (.., absolute or NUL)")
+    if not key or "\x00" in key:
+        raise UnsafeKeyError(f"refused key of {len(key)} characters: empty or holding a NUL character")
     return key
+
+
+def encode_segment(segment: str) -> str:
+    """A key segment as a file name that no filesystem resolves: "" (from `//` or a leading `/`), "." and ".."
+    get a "%" in front, and so does a segment that already starts with "%", so `decode_segment` undoes it.
+    Any other segment is its own file name (what a user sees in the local bucket directory)."""
+    return "%" + segment if segment in ("", ".", "..") or segment.startswith("%") else segment
+
+
+def decode_segment(name: str) -> str:
+    return name[1:] if name.startswith("%") else name
+
+
+def _md5_etag(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return f'"{digest.hexdigest()}"'
 
 
 class LocalStorage:
     """The local bucket: `<root>/bucket/<key>` (one bucket per local home, whatever its name in events).
-    Writes go through a temporary file and an atomic rename, so a reader never sees half a file."""
+    Writes go through a temporary file and an atomic rename, so a reader never sees half a file. Objects
+    under `VERSIONED_PREFIXES` also keep each version in `<root>/versions/<key>/<version id>` (a copy: it never
+    changes), with its ETag beside it."""
 
     def __init__(self, root: Path, bucket: str) -> None:
         self.bucket = bucket
         self.base = (Path(root) / "bucket").resolve()
+        self.versions = self.base.parent / "versions"
 
     def path(self, key: str) -> Path:
-        path = (self.base / check_key(key)).resolve()
-        if self.base not in path.parents and path != self.base:
-            raise UnsafeKeyError(f"refused key {key!r}: resolves outside {self.base}")
-        return path
+        """The file of `key`: each "/"-separated segment a file name of its own (`encode_segment`), so no
+        key resolves to another key's file or outside the bucket. A final "/" (a prefix) stays a directory."""
+        check_key(key)
+        prefix = key.endswith("/")
+        segments = (key[:-1] if prefix else key).split("/")
+        return self.base.joinpath(*[encode_segment(s) for s in segments]) if segments != [""] else self.base
+
+    def key_for_path(self, path: Path) -> str:
+        """The key whose file is `path` (under the bucket directory)."""
+        rel = Path(path).relative_to(self.base)
+        return "/".join(decode_segment(part) for part in rel.parts)
 
     def uri(self, key: str) -> str:
         return str(self.path(key)) + ("/" if key.endswith("/") else "")
 
     def key_of(self, uri: str) -> str:
-        path = Path(uri.removeprefix("file://"))
-        rel = path.resolve().relative_to(self.base).as_posix()
-        return rel + "/" if uri.endswith("/") else rel
+        key = self.key_for_path(Path(uri.removeprefix("file://").rstrip("/")))
+        return key + "/" if uri.endswith("/") else key
 
-    def read_bytes(self, key: str, max_bytes: int | None = None) -> bytes:
-        with self.path(key).open("rb") as fh:
+    def _version_dir(self, key: str) -> Path:
+        return self.versions.joinpath(*[encode_segment(s) for s in check_key(key).split("/")])
+
+    def versioned(self, key: str) -> bool:
+        return key.startswith(VERSIONED_PREFIXES)
+
+    def put_file(self, key: str, source: Path) -> ObjectHead:
+        """Upload a file's bytes as a new version of `key` (an S3 PUT: complete or not at all); the source is
+        only read."""
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.uploading")
+        shutil.copyfile(source, tmp)
+        return self._commit(key, tmp, target)
+
+    def snapshot(self, key: str) -> ObjectHead:
+        """Record the object's current bytes as a version (for files put straight into the bucket directory,
+        which `ticketflow watch` picks up): the latest version when the file is unchanged since."""
+        current = self.path(key)
+        if not current.is_file():
+            raise ObjectMissingError(f"no object at that key ({len(key)} characters)")
+        latest = self._latest(key)
+        if latest is not None:
+            return latest
+        tmp = current.with_name(f".{current.name}.snapshot")
+        shutil.copyfile(current, tmp)
+        return self._commit(key, tmp, current)
+
+    def _commit(self, key: str, tmp: Path, target: Path) -> ObjectHead:
+        etag, size = _md5_etag(tmp), tmp.stat().st_size
+        version_id = ""
+        if self.versioned(key):
+            # A copy, not a link: a version never changes, even when the file is rewritten in place.
+            version_id = f"{time.time_ns():x}.{uuid.uuid4().hex[:12]}"
+            vdir = self._version_dir(key)
+            vdir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(tmp, vdir / f".{version_id}.tmp")
+            os.replace(vdir / f".{version_id}.tmp", vdir / version_id)
+            (vdir / f".{version_id}.etag").write_text(etag)
+        os.replace(tmp, target)
+        if version_id:
+            st = target.stat()
+            pointer = {"version_id": version_id, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+            (self._version_dir(key) / ".latest").write_text(json.dumps(pointer))
+        return ObjectHead(key, size, etag, version_id)
+
+    def _latest(self, key: str) -> ObjectHead | None:
+        """The latest version, if the bucket file is still the one it recorded (same size and mtime)."""
+        vdir = self._version_dir(key)
+        pointer, current = vdir / ".latest", self.path(key)
+        if not pointer.is_file() or not current.is_file():
+            return None
+        latest = json.loads(pointer.read_text())
+        st = current.stat()
+        if (st.st_size, st.st_mtime_ns) != (latest["size"], latest["mtime_ns"]):
+            return None  # rewritten in place since: not a recorded version
+        version_id = latest["version_id"]
+        return ObjectHead(key, latest["size"], (vdir / f".{version_id}.etag").read_text(), version_id)
+
+    def _file(self, key: str, version_id: str) -> Path:
+        path = self._version_dir(key) / version_id if version_id else self.path(key)
+        if "/" in version_id or version_id.startswith(".") or not path.is_file():
+            raise ObjectMissingError(
+                f"no {'version ' + repr(version_id) + ' of the ' if version_id else ''}object at that key "
+                f"({len(key)} characters)"
+            )
+        return path
+
+    def head(self, key: str, version_id: str = "") -> ObjectHead:
+        """The object's size, ETag and version (the latest when `version_id` is empty); ObjectMissingError when
+        the object or that version does not exist."""
+        path = self._file(key, version_id)
+        if version_id:
+            return ObjectHead(key, path.stat().st_size,
+                              (self._version_dir(key) / f".{version_id}.etag").read_text(), version_id)
+        return self._latest(key) or ObjectHead(key, path.stat().st_size, _md5_etag(path), "")
+
+    def read_bytes(self, key: str, max_bytes: int | None = None, version_id: str = "") -> bytes:
+        with self._file(key, version_id).open("rb") as fh:
             return fh.read(max_bytes) if max_bytes is not None else fh.read()
 
     def write_bytes(self, key: str, data: bytes) -> None:
@@ -86,7 +219,10 @@ class LocalStorage:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_bytes(data)
-        os.replace(tmp, path)
+        if self.versioned(key):
+            self._commit(key, tmp, path)
+        else:
+            os.replace(tmp, path)
 
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()
@@ -107,7 +243,7 @@ class LocalStorage:
         return self.path(key).stat().st_size
 
     def list(self, prefix: str) -> list[ObjectInfo]:
-        base = self.path(prefix.rstrip("/")) if prefix.strip("/") else self.base
+        base = self.path(prefix.removesuffix("/")) if prefix.strip("/") else self.base
         if base.is_file():
             return [ObjectInfo(prefix, base.stat().st_size)]
         if not base.is_dir():
@@ -116,15 +252,26 @@ class LocalStorage:
         for p in sorted(base.rglob("*")):
             # Spark's .crc side files, _SUCCESS markers and in-flight temp files are not data objects.
             if p.is_file() and not p.name.startswith((".", "_")):
-                found.append(ObjectInfo(p.relative_to(self.base).as_posix(), p.stat().st_size))
+                found.append(ObjectInfo(self.key_for_path(p), p.stat().st_size))
         return found
 
-    def copy(self, src_key: str, dst_key: str) -> None:
-        self.write_bytes(dst_key, self.read_bytes(src_key))
+    def copy(self, src_key: str, dst_key: str, version_id: str = "", etag: str = "") -> None:
+        """Copy `src_key` (the given version, else the latest) to `dst_key`; with `etag`, ObjectMissingError
+        unless the source still has exactly that ETag (S3's CopySourceIfMatch)."""
+        source = self._file(src_key, version_id)
+        if etag and self.head(src_key, version_id).etag != etag:
+            raise ObjectMissingError(f"the source's ETag is no longer {etag}")
+        target = self.path(dst_key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
 
     def delete(self, key: str) -> None:
+        """Remove the object; its versions stay (a delete marker on a versioned S3 bucket)."""
         path = self.path(key)
         path.unlink(missing_ok=True)
+        (self._version_dir(key) / ".latest").unlink(missing_ok=True)
         # Keep the tree tidy: drop directories emptied by the delete, up to the bucket root.
         parent = path.parent
         while parent != self.base and parent.is_dir() and not any(parent.iterdir()):
@@ -148,9 +295,31 @@ class S3Storage:
             raise ValueError(f"{uri!r} is not in bucket {self.bucket!r}")
         return parsed.path.lstrip("/")
 
-    def read_bytes(self, key: str, max_bytes: int | None = None) -> bytes:
-        extra = {"Range": f"bytes=0-{max_bytes - 1}"} if max_bytes else {}
-        return bytes(self.client.get_object(Bucket=self.bucket, Key=key, **extra)["Body"].read())
+    def _missing(self, err: Exception) -> bool:
+        code = getattr(err, "response", {}).get("Error", {}).get("Code", "")
+        return code in ("404", "NoSuchKey", "NoSuchVersion", "403", "412", "PreconditionFailed")
+
+    def read_bytes(self, key: str, max_bytes: int | None = None, version_id: str = "") -> bytes:
+        extra: dict[str, str] = {"Range": f"bytes=0-{max_bytes - 1}"} if max_bytes else {}
+        if version_id:
+            extra["VersionId"] = version_id
+        try:
+            return bytes(self.client.get_object(Bucket=self.bucket, Key=key, **extra)["Body"].read())
+        except self.client.exceptions.ClientError as err:
+            if self._missing(err):
+                raise ObjectMissingError(f"no such object or version ({len(key)}-character key)") from err
+            raise
+
+    def head(self, key: str, version_id: str = "") -> ObjectHead:
+        extra = {"VersionId": version_id} if version_id else {}
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=key, **extra)
+        except self.client.exceptions.ClientError as err:
+            if self._missing(err):
+                raise ObjectMissingError(f"no such object or version ({len(key)}-character key)") from err
+            raise
+        version = head.get("VersionId") or ""
+        return ObjectHead(key, int(head["ContentLength"]), str(head["ETag"]), "" if version == "null" else version)
 
     def write_bytes(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
@@ -182,10 +351,16 @@ class S3Storage:
             found += [ObjectInfo(o["Key"], int(o["Size"])) for o in page.get("Contents", [])]
         return [o for o in found if not o.key.rsplit("/", 1)[-1].startswith((".", "_"))]
 
-    def copy(self, src_key: str, dst_key: str) -> None:
-        self.client.copy_object(
-            Bucket=self.bucket, Key=dst_key, CopySource={"Bucket": self.bucket, "Key": src_key}
-        )
+    def copy(self, src_key: str, dst_key: str, version_id: str = "", etag: str = "") -> None:
+        """Server-side copy of one version (multipart above 8 MiB, so any size); with `etag`, only while the
+        source still has it (CopySourceIfMatch)."""
+        source = {"Bucket": self.bucket, "Key": src_key, **({"VersionId": version_id} if version_id else {})}
+        try:
+            self.client.copy(source, self.bucket, dst_key, ExtraArgs={"CopySourceIfMatch": etag} if etag else None)
+        except self.client.exceptions.ClientError as err:
+            if self._missing(err):
+                raise ObjectMissingError(f"no such object, version or ETag ({len(src_key)}-character key)") from err
+            raise
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=key)

@@ -12,8 +12,8 @@ from constructs import Construct
 
 from infra.constructs.logs import EncryptedLogs
 from infra.constructs.storage import (
+    LANDING_PREFIX,
     QUARANTINE_PREFIX,
-    RAW_PREFIX,
     REPORTS_PREFIX,
     STAGING_PREFIX,
     Storage,
@@ -52,14 +52,15 @@ class EtlJob(Construct):
         if not Token.is_unresolved(contract_file):
             contract_file = PurePosixPath(contract_file).name
 
-        # Least privilege instead of AWSGlueServiceRole: read raw/, write its three output prefixes.
+        # Least privilege instead of AWSGlueServiceRole: read the run's landing copy (never raw/: inspect copies
+        # exactly the version the event names), write its three output prefixes.
         self.role = iam.Role(
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
-            description="ticketflow Glue job: reads raw uploads, writes staging, quarantine and reports",
+            description="ticketflow Glue job: reads landing copies, writes staging, quarantine and reports",
         )
-        storage.bucket.grant_read(self.role, objects(RAW_PREFIX))
+        storage.bucket.grant_read(self.role, objects(LANDING_PREFIX))
         for prefix in (STAGING_PREFIX, QUARANTINE_PREFIX, REPORTS_PREFIX):
             # Read and delete too: Spark's committer lists, renames and overwrites its own output.
             storage.bucket.grant_read_write(self.role, objects(prefix))

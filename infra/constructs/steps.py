@@ -8,6 +8,7 @@ from constructs import Construct
 from infra.constructs.functions import PipelineFunction, SharedLayers
 from infra.constructs.logs import EncryptedLogs
 from infra.constructs.storage import (
+    LANDING_PREFIX,
     LOCKS_PREFIX,
     PROCESSED_PREFIX,
     RAW_PREFIX,
@@ -36,14 +37,17 @@ class PipelineSteps(Construct):
             self,
             "Inspect",
             name="inspect",
-            description="ticketflow: detect encoding/dialect and check the header against the contract",
+            description="ticketflow: check the upload's head against the contract, copy that version to landing/",
             logs=logs,
             layers=layers.all,
             environment=environment,
-            timeout=Duration.seconds(90),  # below the state's TimeoutSeconds (120)
+            # Below the state's TimeoutSeconds (330); the server-side copy of a multi-GB upload takes a while.
+            timeout=Duration.seconds(300),
             memory_size=512,
         )
+        # Reads exactly the upload version an event names and copies it to landing/<execution>/.
         storage.bucket.grant_read(self.inspect.function, objects(RAW_PREFIX))
+        storage.bucket.grant_put(self.inspect.function, objects(LANDING_PREFIX))
 
         # Moves the validated staged files under processed/ and rewrites the source key's manifest
         # (processed/_manifests/), then writes its report beside the run's other reports.

@@ -10,6 +10,7 @@ from constructs import Construct
 # The bucket layout every component agrees on (the trigger, the Glue job, the Lambdas, the catalog) is
 # ticketcore.layout's; re-exported here for the constructs.
 from ticketcore.layout import (
+    LANDING_PREFIX,
     LOCKS_PREFIX,
     PROCESSED_PREFIX,
     QUARANTINE_PREFIX,
@@ -22,6 +23,7 @@ from ticketcore.layout import (
 
 __all__ = [
     "ATHENA_RESULTS_PREFIX",
+    "LANDING_PREFIX",
     "LOCKS_PREFIX",
     "PROCESSED_PREFIX",
     "QUARANTINE_PREFIX",
@@ -98,6 +100,12 @@ class Storage(Construct):
                 s3.LifecycleRule(
                     id="ExpireStaging",
                     prefix=STAGING_PREFIX,
+                    expiration=Duration.days(staging_expiry_days),
+                ),
+                # Inspect's copy of exactly the upload version a run reads: needed until the run ends or is redriven.
+                s3.LifecycleRule(
+                    id="ExpireLanding",
+                    prefix=LANDING_PREFIX,
                     expiration=Duration.days(staging_expiry_days),
                 ),
                 s3.LifecycleRule(

@@ -25,7 +25,7 @@ metrics = Metrics()
 @logger.inject_lambda_context
 @event_parser(model=StagedRunInput)
 def handler(event: StagedRunInput, context: LambdaContext) -> dict[str, Any]:
-    result = publish(storage.for_bucket(event.bucket), event.key, event.run_id, event.sequencer)
+    result = publish(storage.for_bucket(event.bucket), event.key, event.run_id, event.sequencer, event.source)
     if result["outcome"] == "published":
         metrics.add_metric(name="RowsPublished", unit=MetricUnit.Count, value=result["rows"])
     logger.info("publish", extra={"outcome": result["outcome"], "files": len(result.get("files", []))})

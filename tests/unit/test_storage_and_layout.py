@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from ticketcore import layout
-from ticketcore.storage import LocalStorage, S3Storage, UnsafeKeyError, for_bucket
+from ticketcore.storage import LocalStorage, ObjectMissingError, S3Storage, UnsafeKeyError, for_bucket
 
 
 def test_local_storage_round_trip(tmp_path):
@@ -31,10 +31,66 @@ def test_uri_and_key_round_trip(tmp_path):
     assert s.key_of("file://" + s.uri("support_ticket/x.csv")) == "support_ticket/x.csv"
 
 
-@pytest.mark.parametrize("key", ["support_ticket/raw/../../etc/passwd", "/etc/passwd", "a/../../b", "x\x00y"])
-def test_keys_that_escape_the_root_are_refused(tmp_path, key):
+KEYS_A_FILESYSTEM_WOULD_RESOLVE = [
+    "support_ticket/raw/../../etc/passwd", "/etc/passwd", "a/../../b", "support_ticket/raw//x.csv",
+    "support_ticket/raw/./x.csv", "support_ticket/raw/x.csv", "support_ticket/raw/%x.csv", "support_ticket/raw/%%x.csv",
+    "support_ticket/raw/*.csv", "support_ticket/raw/[ab].csv", "support_ticket/raw/{a,b}?.csv",
+]
+
+
+def test_keys_are_names_never_paths(tmp_path):
+    # Each key is its own object inside the bucket directory, as on S3: `..`, `.`, `//` and a leading `/` are
+    # never resolved (so no key reaches another's file or leaves the bucket), and listing gives the keys back.
+    s = LocalStorage(tmp_path, "b")
+    for i, key in enumerate(KEYS_A_FILESYSTEM_WOULD_RESOLVE):
+        s.write_bytes(key, f"{i}".encode())
+    for i, key in enumerate(KEYS_A_FILESYSTEM_WOULD_RESOLVE):
+        assert s.read_bytes(key) == f"{i}".encode(), key
+        assert s.base in s.path(key).parents
+    assert sorted(o.key for o in s.list("")) == sorted(KEYS_A_FILESYSTEM_WOULD_RESOLVE)
+    assert not (tmp_path / "etc").exists() and not (tmp_path.parent / "etc" / "passwd").exists()
+
+
+@pytest.mark.parametrize("key", ["", "x\x00y"])
+def test_keys_a_filesystem_cannot_hold_are_refused(tmp_path, key):
     with pytest.raises(UnsafeKeyError, match="refused"):
         LocalStorage(tmp_path, "b").write_bytes(key, b"")
+
+
+def test_uploads_keep_every_version(tmp_path):
+    s = LocalStorage(tmp_path, "b")
+    key = "support_ticket/raw/t.csv"
+    s.write_bytes(key, b"v1")
+    first = s.head(key)
+    (tmp_path / "v2.csv").write_bytes(b"version 2")
+    second = s.put_file(key, tmp_path / "v2.csv")
+    assert first.version_id and second.version_id and first.version_id != second.version_id
+    assert (first.size, second.size) == (2, 9) and first.etag != second.etag
+    assert s.read_bytes(key) == b"version 2" and s.read_bytes(key, version_id=first.version_id) == b"v1"
+    assert s.head(key) == second and s.head(key, first.version_id) == first
+    s.copy(key, "support_ticket/landing/r/source.csv", first.version_id, first.etag)
+    assert s.read_bytes("support_ticket/landing/r/source.csv") == b"v1"
+    with pytest.raises(ObjectMissingError):
+        s.copy(key, "support_ticket/landing/r2/source.csv", first.version_id, second.etag)  # ETag check
+    with pytest.raises(ObjectMissingError):
+        s.head(key, "no-such-version")
+    s.delete(key)  # a delete marker: the versions stay
+    with pytest.raises(ObjectMissingError):
+        s.head(key)
+    assert s.read_bytes(key, version_id=second.version_id) == b"version 2"
+    assert s.head("support_ticket/landing/r/source.csv").version_id == ""  # only uploads are versioned
+
+
+def test_snapshot_versions_a_file_put_into_the_directory(tmp_path):
+    s = LocalStorage(tmp_path, "b")
+    key = "support_ticket/raw/dropped.csv"
+    s.path(key).parent.mkdir(parents=True)
+    s.path(key).write_bytes(b"a")
+    v1 = s.snapshot(key)
+    assert s.snapshot(key) == v1  # unchanged bytes: the same version
+    s.path(key).write_bytes(b"bb")  # rewritten in place
+    v2 = s.snapshot(key)
+    assert v2.version_id != v1.version_id and s.read_bytes(key, version_id=v1.version_id) == b"a"
 
 
 def test_listing_skips_spark_side_files(tmp_path):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import threading
 import time
 import urllib.parse
@@ -170,17 +169,18 @@ class LocalRuntime:
 
     # ---------------------------------------------------------------- uploads and events
     def put_raw(self, path: Path, key: str | None = None) -> tuple[str, str]:
-        """Copy a file into the raw prefix (never modifying the original); returns (key, sequencer)."""
+        """Copy a file into the raw prefix as a new object version (never modifying the original; complete or not
+        at all, like an S3 PUT); returns (key, sequencer). `s3_event` names the version."""
         key = key or layout.RAW_PREFIX + path.name
-        target = self.storage.path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.uploading")
-        shutil.copyfile(path, tmp)
-        os.replace(tmp, target)  # appears complete or not at all, like an S3 PUT
+        self.storage.put_file(key, path)
         return key, f"{time.time_ns():020X}"
 
-    def s3_event(self, key: str, sequencer: str) -> dict[str, Any]:
-        """The event S3 sends for a PUT: keys URL-encoded the way S3 encodes them."""
+    def s3_event(self, key: str, sequencer: str, version_id: str | None = None) -> dict[str, Any]:
+        """The event S3 sends for a PUT: keys URL-encoded the way S3 encodes them; `version_id` by default the
+        key's latest version (as S3 names the version the PUT created)."""
+        if version_id is None:
+            version_id = self.storage.head(key).version_id if self.storage.exists(key) else ""
+        head = {"versionId": version_id} if version_id else {}
         return {
             "Records": [
                 {
@@ -194,8 +194,9 @@ class LocalRuntime:
                         "bucket": {"name": LOCAL_BUCKET, "arn": f"arn:aws:s3:::{LOCAL_BUCKET}"},
                         "object": {
                             "key": urllib.parse.quote_plus(key, safe="/"),
-                            "size": self.storage.size(key),
+                            "size": self.storage.size(key) if self.storage.exists(key) else 0,
                             "sequencer": sequencer,
+                            **head,
                         },
                     },
                 }

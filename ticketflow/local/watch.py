@@ -54,7 +54,7 @@ class Watcher:
         for path in sorted(self.raw_dir.rglob("*")):
             # Dot-files are uploads in flight (`.name.uploading`) or editor temporaries.
             if path.is_file() and not path.name.startswith("."):
-                found.append((path.relative_to(self.runtime.storage.base).as_posix(), path.stat()))
+                found.append((self.runtime.storage.key_for_path(path), path.stat()))
         return found
 
     def _already_sent(self, key: str, signature: tuple[int, int], sequencer: str) -> bool:
@@ -89,7 +89,9 @@ class Watcher:
         return sent
 
     def _send(self, key: str, signature: tuple[int, int], sequencer: str) -> None:
-        upload = self.runtime.deliver(self.runtime.s3_event(key, sequencer))
+        # A file put straight into the directory becomes an object version here, as a PUT would make one.
+        version = self.runtime.storage.snapshot(key)
+        upload = self.runtime.deliver(self.runtime.s3_event(key, sequencer, version.version_id))
         names = upload.started + upload.duplicates
         outcome = ("dead-lettered" if upload.dead_lettered else
                    f"skipped ({upload.skipped[0]['reason']})" if upload.skipped else f"execution {names}")
