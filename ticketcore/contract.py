@@ -414,6 +414,13 @@ def parse_contract(text: str, source: str = "<string>") -> Contract:
 # The ways a header can reach a contract name, in order of trust: as written; with camelCase split into words;
 # with a record path (`ticket.`) or an entity word (`Ticket `, `hs_`) taken off the front.
 MAX_HEADERS_SHOWN = 30  # in a SchemaError's message (a wide export has hundreds)
+# A header cell that looks like a value (an e-mail address, a number, a date): the first line is then probably a
+# record of a file without its header row, and its cells are customer data that no message may quote.
+_VALUE_LIKE = re.compile(r"^\S+@\S+\.\S+$|^[+-]?[\d][\d.,\s:/-]*$")
+
+
+def looks_like_value(cell: str) -> bool:
+    return bool(_VALUE_LIKE.match(cell.strip()))
 TRANSFORMS = ("as-is", "camelCase", "prefix-stripped", "camelCase+prefix-stripped")
 
 
@@ -597,7 +604,8 @@ def map_headers(headers: list[str], contract: Contract) -> HeaderMapping:
                 losers[p] = (col.name, winners[0])
 
     missing = [c for c in effective.required if c not in fills.values() and c not in tied]
-    keys_found = {normalise_header(h): h for h in headers if normalise_header(h)}
+    value_like = sum(looks_like_value(h) for h in headers)
+    keys_found = {normalise_header(h): h for h in headers if normalise_header(h) and not looks_like_value(h)}
     for name in missing:
         col = effective.columns[name]
         wanted = [normalise_header(a) for a in (col.name, *col.aliases)]
@@ -609,11 +617,17 @@ def map_headers(headers: list[str], contract: Contract) -> HeaderMapping:
             f"missing required column {name!r}: no header matches it or its aliases {list(col.aliases)[:6]}{hint}"
         )
     if problems:
-        shown = headers[:MAX_HEADERS_SHOWN]
-        more = f" and {len(headers) - len(shown)} more" if len(headers) > len(shown) else ""
+        if value_like:
+            # Never quote the cells: they are probably the first record's values.
+            found_text = (f"{value_like} of {len(headers)} header cells look like values (numbers, dates or e-mail "
+                          f"addresses): is the header row missing? Headers not shown")
+        else:
+            shown = headers[:MAX_HEADERS_SHOWN]
+            more = f" and {len(headers) - len(shown)} more" if len(headers) > len(shown) else ""
+            found_text = f"headers found: {shown}{more}"
         raise SchemaError(
             f"{len(problems)} problem(s) with the header row ({len(headers)} columns): " + "; ".join(problems)
-            + f" (headers found: {shown}{more})",
+            + f" ({found_text})",
             problems,
         )
 

@@ -33,7 +33,7 @@ class UnsafeKeyError(ValueError):
     """A key the local bucket cannot store (empty, or holding a NUL character)."""
 
 
-class ObjectMissingError(LookupError):
+class ObjectMissingError(FileNotFoundError):
     """The object, or the version of it that an event names, does not exist (deleted, or never written)."""
 
 

@@ -346,10 +346,9 @@ def _summary(entry: dict[str, Any], kwargs: Any, params: dict[str, Any]) -> str:
     if entry.get("exception"):
         return f"{name}: could not be evaluated ({entry['exception']})"
     count = obs.get("unexpected_count")
-    partial = obs.get("partial_unexpected_list") or []
-    values = _distinct(partial)
-    more = " ..." if isinstance(count, int) and len(partial) < count else ""
-    shown = f" {values}{more}" if values else ""
+    # The summary reaches the DataQualityError, hence execution history, logs and the alert: counts only. The
+    # examples (partial_unexpected_list) stay in the validation report, in the encrypted bucket.
+    shown = " (examples in the validation report)" if obs.get("partial_unexpected_list") else ""
     kind = entry["contract_type"]
     if kind == "row_count_reconciles":
         expected = params.get(ROWS_VALID_PARAMETER)

@@ -18,7 +18,7 @@ import yaml
 
 from ticketcore import layout
 from ticketcore.contract import DEFAULT_CONTRACT_PATH
-from ticketcore.storage import for_bucket
+from ticketcore.storage import ObjectMissingError, for_bucket
 from ticketcore.validation import DataQualityError
 
 BUCKET = "ticketflow-data"
@@ -121,7 +121,7 @@ def test_warnings_pass_and_are_returned(handler, storage):
 
 def test_a_failing_run_writes_the_report_then_raises_data_quality_error(handler, storage):
     stage(storage, ["T1", "T2", "T2"])
-    expected = r"unique\(ticket_id\): 2 rows share duplicate values \['T2'\]"
+    expected = r"unique\(ticket_id\): 2 rows share duplicate values \(examples in the validation report\)"
     with pytest.raises(DataQualityError, match=expected):
         handler(event(storage), FakeLambdaContext())
     report = validation_report(storage)
@@ -142,7 +142,7 @@ def test_the_contract_is_read_at_each_invocation(handler, storage, env, monkeypa
 
 def test_a_run_that_cannot_be_validated_still_leaves_a_failing_report(handler, storage):
     storage.write_bytes(layout.reports_prefix(RUN) + layout.VALIDATION_REPORT, b'{"success": true}')  # stale
-    with pytest.raises(FileNotFoundError):  # no run report
+    with pytest.raises(ObjectMissingError):  # no run report (a FileNotFoundError, on S3 as locally)
         handler(event(storage), FakeLambdaContext())
     report = validation_report(storage)
-    assert report["success"] is False and report["error"].startswith("FileNotFoundError")
+    assert report["success"] is False and report["error"].startswith("ObjectMissingError")
