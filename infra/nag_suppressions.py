@@ -14,6 +14,7 @@ from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import IConstruct
 
 from infra.constructs.storage import (
+    LANDING_PREFIX,
     LOCKS_PREFIX,
     PROCESSED_PREFIX,
     QUARANTINE_PREFIX,
@@ -111,7 +112,7 @@ def apply(stack: PipelineStack) -> None:
     # Lambda functions: X-Ray everywhere, plus exactly the bucket prefixes each one is granted.
     prefixes_of = {
         stack.ingestion.trigger: (SKIPPED_PREFIX,),  # the records of skipped uploads
-        stack.steps.inspect: (RAW_PREFIX,),
+        stack.steps.inspect: (RAW_PREFIX, LANDING_PREFIX),  # reads an upload's version, writes its landing copy
         stack.validation.validate: (STAGING_PREFIX, REPORTS_PREFIX),
         stack.steps.publish: (STAGING_PREFIX, REPORTS_PREFIX, PROCESSED_PREFIX, LOCKS_PREFIX),
         stack.alerts.notify: (),
@@ -143,7 +144,7 @@ def apply(stack: PipelineStack) -> None:
         ],
     )
 
-    # Glue job role: its four prefixes, its own log groups, its metrics.
+    # Glue job role: its four prefixes (landing/, not raw/), its own log groups, its metrics.
     glue_role = stack.etl.role
     _suppress(
         glue_role,
@@ -151,7 +152,7 @@ def apply(stack: PipelineStack) -> None:
         S3_PREFIX_GRANTS,
         [
             *s3_actions,
-            *_prefix_findings(stack, RAW_PREFIX, STAGING_PREFIX, QUARANTINE_PREFIX, REPORTS_PREFIX),
+            *_prefix_findings(stack, LANDING_PREFIX, STAGING_PREFIX, QUARANTINE_PREFIX, REPORTS_PREFIX),
         ],
     )
     _suppress(glue_role, "AwsSolutions-IAM5", KMS_GRANTS, kms_actions)

@@ -185,11 +185,12 @@ def test_publish_crashing_after_part_of_the_files_converges_on_redrive(tmp_path,
         # WHEN the copy of the second of its three files fails (the connection drops), once
         real_copy, copies = LocalStorage.copy, []
 
-        def flaky_copy(self: LocalStorage, src: str, dst: str) -> None:
-            copies.append(dst)
-            if len(copies) == 2:
-                raise ConnectionResetError(f"connection reset while copying {src}")
-            real_copy(self, src, dst)
+        def flaky_copy(self: LocalStorage, src: str, dst: str, *args: str) -> None:
+            if dst.startswith(layout.PROCESSED_PREFIX):  # publish's copies (not inspect's landing copy)
+                copies.append(dst)
+                if len(copies) == 2:
+                    raise ConnectionResetError(f"connection reset while copying {src}")
+            real_copy(self, src, dst, *args)
 
         monkeypatch.setattr(LocalStorage, "copy", flaky_copy)
         name, desc = run_file(rt, sources["v2"], key)

@@ -36,7 +36,8 @@ VALUES = {
 }
 INPUT = {"bucket": "data", "key": "raw/tickets.csv", "version_id": "v1", "sequencer": "0055AED6DCD90281E5"}
 INSPECTION = {
-    "source_uri": "s3://data/raw/tickets.csv",
+    "source_uri": "s3://data/landing/r/source.csv",
+    "source": {"key": "raw/tickets.csv", "version_id": "v1", "etag": '"9b2cf535f27731c974343645a3985328"', "bytes": 10},
     "staging_uri": "s3://data/staging/r",
     "quarantine_uri": "s3://data/quarantine/r",
     "reports_uri": "s3://data/reports/r",

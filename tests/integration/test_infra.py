@@ -32,8 +32,8 @@ ASL_FILE = ROOT / "statemachine" / "pipeline.asl.json"
 VIEW_SQL = ROOT / "ticketcore" / "sql" / "tickets_latest.sql"
 ENV = cdk.Environment(account="123456789012", region="eu-west-1")
 GLUE_SYNC = "arn:aws:states:::glue:startJobRun.sync"
-# The Glue job may read raw uploads and write only its three output prefixes.
-GLUE_READ_PREFIXES = {"support_ticket/raw/"}
+# The Glue job reads only the landing copies inspect makes (never raw/) and writes only its three output prefixes.
+GLUE_READ_PREFIXES = {"support_ticket/landing/"}  # never raw/: inspect lands the exact version
 GLUE_WRITE_PREFIXES = {"support_ticket/staging/", "support_ticket/quarantine/", "support_ticket/reports/"}
 
 
@@ -456,6 +456,9 @@ def test_data_bucket_lifecycle(template: Template) -> None:
                     [
                         Match.object_like(
                             {"Prefix": "support_ticket/staging/", "ExpirationInDays": 7, "Status": "Enabled"}
+                        ),
+                        Match.object_like(  # inspect's landing copies live as long as staging
+                            {"Prefix": "support_ticket/landing/", "ExpirationInDays": 7, "Status": "Enabled"}
                         ),
                         Match.object_like({"NoncurrentVersionExpiration": {"NoncurrentDays": 30}}),
                     ]
