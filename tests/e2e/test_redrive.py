@@ -87,3 +87,29 @@ def test_redrive_refuses_a_succeeded_execution(runtime, tmp_path):
         runtime.redrive(name)
     with pytest.raises(RedriveRefused, match="no execution named 'nope'"):
         runtime.redrive("nope")
+
+
+def test_a_redrive_that_fails_again_raises_its_alert(tmp_path, spark):
+    # GIVEN an execution that failed validation, recorded by an earlier process
+    source = tmp_path / "skewed.csv"
+    rows = ["Ticket ID,Created At,Resolved At,Priority"] + [
+        f"T{i},2024-02-01T00:00:00Z,{'2024-01-01' if i < 10 else '2024-03-01'}T00:00:00Z,high" for i in range(60)
+    ]
+    source.write_text("\n".join(rows) + "\n")
+    home = tmp_path / "home"
+    with LocalRuntime(home=home, clock=VirtualClock(0, poll_interval=0.05)) as rt:
+        name, desc = run_file(rt, source)
+    assert desc["status"] == "FAILED"
+
+    # WHEN it is redriven from a new process without a fix, and fails again at the same state
+    with LocalRuntime(home=home, clock=VirtualClock(0, poll_interval=0.05)) as rt:
+        desc = rt.redrive(name)
+        assert desc["status"] == "FAILED" and desc["error"] == "DataQualityError"
+
+    # THEN the second failure is alerted too, naming the execution, its state and the redrive
+    alerts = [json.loads(line) for line in (home / "outbox.jsonl").read_text().splitlines()]
+    assert len(alerts) == 2
+    assert all("FAILED at ValidateOutput (DataQualityError)" in a["subject"] for a in alerts)
+    assert name[:20] in alerts[1]["message"]
+    record = json.loads((home / "executions" / f"{name}.json").read_text())
+    assert record["execution"]["status"] == "FAILED" and record["redrive_count"] == 1

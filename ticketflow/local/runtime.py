@@ -59,6 +59,13 @@ class RedriveRefused(Exception):
     """The execution cannot be redriven (unknown, or it did not fail)."""
 
 
+def _default_events() -> Any:
+    """The event hooks of boto3's default session, which the handlers' `boto3.client(...)` calls use."""
+    import boto3
+
+    return boto3._get_default_session().events
+
+
 @dataclass
 class Upload:
     key: str
@@ -130,7 +137,23 @@ class LocalRuntime:
         self._definition_text = asl.substitute(Path(self.definition_path).read_text(encoding="utf-8"),
                                                substitutions())
         self.state_machine_arn = self.engine.create_state_machine(STATE_MACHINE_NAME, self._definition_text)
+        self._history_hook = f"ticketflow-redriven-history-{id(self)}"
+        _default_events().register("before-call.sfn.GetExecutionHistory", self._redriven_history,
+                                   unique_id=self._history_hook)
         return self
+
+    def _redriven_history(self, params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]] | None:
+        """GetExecutionHistory of a redriven execution, as AWS answers it under the execution's own ARN: the
+        earlier attempt's events (recorded by an earlier process, which moto's memory no longer has),
+        ExecutionRedriven, then the redrive's. The notify Lambda reads it to build the alert."""
+        from botocore.awsrequest import AWSResponse
+
+        body = params.get("body") or b"{}"
+        arn = json.loads(body.decode() if isinstance(body, bytes) else body).get("executionArn", "")
+        name = arn.rsplit(":", 1)[-1]
+        if name not in self._redriven or arn != self.execution_arn(name):
+            return None  # not ours: the call goes on to moto
+        return AWSResponse("", 200, {}, None), {"events": self.history(name), "ResponseMetadata": {}}
 
     def _route_interpreter_log(self) -> None:
         """moto's interpreter logs every task failure with its whole parse tree at ERROR: that belongs in a
@@ -146,6 +169,7 @@ class LocalRuntime:
         log.addHandler(handler)
 
     def __exit__(self, *exc: object) -> None:
+        _default_events().unregister("before-call.sfn.GetExecutionHistory", unique_id=self._history_hook)
         if self.engine is not None:
             self.engine.__exit__(*exc)
         for key, value in self._saved_env.items():
