@@ -7,6 +7,7 @@ arrived; the typed columns are computed beside them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields
 
 from pyspark.sql import Column as SparkColumn
@@ -683,14 +684,35 @@ def parquet_write_options(contract: Contract, published: list[str]) -> dict[str,
     return {f"parquet.enable.dictionary#{c}": "false" for c in distinct if c in published}
 
 
+# OWASP "CSV Injection": a spreadsheet reads a cell that starts with =, +, -, @, a tab or a carriage return as a
+# formula (`=HYPERLINK(...)`, `@SUM(...)`). Such a cell in the quarantine CSV, a file people open in Excel, gets
+# a leading apostrophe, which shows the text instead; a negative number (`-4`, `-1.5`) is left alone.
+FORMULA_START = r"^(?:[=+@\t\r]|-(?![0-9]+(?:[.,][0-9]+)?$))"
+NEUTRALISED = "_neutralised_columns"
+
+
+def neutralise_header(header: str) -> str:
+    """A header cell, with the apostrophe in front when a spreadsheet would take it for a formula."""
+    return "'" + header if re.match(FORMULA_START, header) else header
+
+
 def quarantine_columns(mapping: HeaderMapping) -> list[SparkColumn]:
     """Original headers and values, then why and where. Spark writes no two columns of one name (compared
-    case-insensitively): a repeated header gets its position, `Labels (13)`."""
-    taken = {"_error_reason", "_source_line", "_raw_record"}
-    cols = []
+    case-insensitively): a repeated header gets its position, `Labels (13)`. Cells a spreadsheet would run as a
+    formula get a leading apostrophe (`FORMULA_START`); `_neutralised_columns` names those columns in the row
+    (comma-separated), so the original text is the cell without its first character there."""
+    taken = {"_error_reason", "_source_line", "_raw_record", NEUTRALISED}
+    cols, flags = [], []
     for c in mapping.columns:
         header = c.header if c.header.casefold() not in taken else f"{c.header} ({c.position})"
         taken.add(header.casefold())
-        cols.append(F.col(raw(c.name)).alias(header))
+        value = F.col(raw(c.name))
+        formula = value.rlike(java(FORMULA_START))
+        cols.append(F.when(formula, F.concat(F.lit("'"), value)).otherwise(value).alias(neutralise_header(header)))
+        flags.append(F.when(formula, F.lit(header.replace(",", " "))))
+    record = F.col(CORRUPT)
+    record_formula = record.rlike(java(FORMULA_START))
+    flags.append(F.when(record_formula, F.lit("_raw_record")))
     return [*cols, F.col(REASON).alias("_error_reason"), F.col(LINE).alias("_source_line"),
-            F.col(CORRUPT).alias("_raw_record")]
+            F.when(record_formula, F.concat(F.lit("'"), record)).otherwise(record).alias("_raw_record"),
+            F.concat_ws(",", *flags).alias(NEUTRALISED)]

@@ -53,8 +53,9 @@ class Pipeline(Construct):
                 "ValidateFunctionArn": validate.function_arn,
                 "PublishFunctionArn": publish.function_arn,
             },
+            # Every event, without its input, output or error cause: those can hold what a file contains.
             logs=sfn.LogOptions(
-                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True
+                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False
             ),
             tracing_enabled=True,
         )

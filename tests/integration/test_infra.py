@@ -256,7 +256,7 @@ def test_state_machine_is_standard_logged_traced_and_bounded(
     assert machine["StateMachineType"] == "STANDARD"
     assert machine["TracingConfiguration"] == {"Enabled": True}
     logging = machine["LoggingConfiguration"]
-    assert logging["Level"] == "ALL" and logging["IncludeExecutionData"] is True
+    assert logging["Level"] == "ALL" and logging["IncludeExecutionData"] is False  # no file content in logs
     group = logging["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
     assert "KmsKeyId" in synth.resources[group]["Properties"]
     assert definition["TimeoutSeconds"] > 0

@@ -126,8 +126,36 @@ def test_quarantine_keeps_the_original_headers_and_repeats_are_told_apart(spark,
     df = spark.createDataFrame([("T1", "x", "a", "b", "n", "r", 2, None)], schema)
     out = df.select(*cols)
     assert out.columns == ["Ticket ID", "Created At", "Labels", "labels (4)", "Notes", "_error_reason",
-                           "_source_line", "_raw_record"]
-    assert tuple(out.first())[:5] == ("T1", "x", "a", "b", "n")
+                           "_source_line", "_raw_record", "_neutralised_columns"]
+    assert tuple(out.first())[:5] == ("T1", "x", "a", "b", "n") and out.first()["_neutralised_columns"] == ""
+
+
+# OWASP CSV injection: what a spreadsheet would run as a formula, and what it would not.
+FORMULAS = ["=HYPERLINK(\"http://x.test\",\"click\")", "@SUM(A1:A9)", "+cmd|' /C calc'!A0", "-2+3+cmd", "\t=1",
+            "\r=1", "-", "=", "-x"]
+NOT_FORMULAS = ["-4", "-1.5", "-1,5", "plain", "a=b", " =1", "", "4-2", "T-1"]
+
+
+def test_quarantine_cells_that_would_run_as_formulas_are_neutralised(spark, contract):
+    headers = ["Ticket ID", "Created At", "=HYPERLINK(\"h\")", "Notes"]
+    mapping = map_headers(headers, contract)
+    schema = ", ".join([*[f"{tx.raw(n)} string" for n in mapping.output_names], f"{tx.REASON} string",
+                        f"{tx.LINE} int", f"{tx.CORRUPT} string"])
+    rows = [(f"T{i}", "2024-01-01", v, "n", "wrong_field_count", i + 2, v if i % 2 else None)
+            for i, v in enumerate(FORMULAS + NOT_FORMULAS)]
+    out = spark.createDataFrame(rows, schema).select(*tx.quarantine_columns(mapping)).collect()
+    assert list(out[0].asDict()) == ["Ticket ID", "Created At", "'=HYPERLINK(\"h\")", "Notes", "_error_reason",
+                                     "_source_line", "_raw_record", "_neutralised_columns"]
+    for i, row in enumerate(out):
+        original = (FORMULAS + NOT_FORMULAS)[i]
+        cell, flagged = row[2], row["_neutralised_columns"].split(",") if row["_neutralised_columns"] else []
+        if original in FORMULAS:
+            assert cell == "'" + original and '=HYPERLINK("h")' in flagged, original
+            # The original text is the cell without its first character, in the columns the row names.
+            assert cell[1:] == original
+            assert (row["_raw_record"] == "'" + original) == (i % 2 == 1) and ("_raw_record" in flagged) == (i % 2 == 1)
+        else:
+            assert cell == original and flagged == [], original
 
 
 def test_the_published_columns_are_the_tables(contract):
