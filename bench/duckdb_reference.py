@@ -1,11 +1,25 @@
 """The Glue job's rules in DuckDB SQL, for the benchmark only (never used by the pipeline).
 
-Same inputs, same outcomes as `glue/ticket_etl_job.run`: the contract's header mapping
-(`ticketcore.contract.map_headers`), missing-value tokens, ISO and slash/dash timestamps with one date order
-per column chosen by `ticketcore.timeformats.choose_format` from the same evidence, enum synonyms, integers
-in range, tag arrays, required-field quarantine, ragged rows, the dedupe (latest `updated_at`, else the last
-line), snappy Parquet partitioned `year=/month=` and a quarantine CSV. It returns the counts per outcome
-that `bench.transform_bench` compares with the Spark run report.
+Same inputs, same outcomes as `glue/ticket_etl_job.run`: the contract's positional header mapping
+(`ticketcore.contract.map_headers`, with the source profile the headers point to applied), missing-value
+tokens, one timestamp reading per column chosen by `ticketcore.timeformats.choose_format` from the same
+evidence and read by the same rules, the contract's plausible range (a value outside it is null in an optional
+column and quarantines the row as `out_of_range_required:<column>` in a required one), enum synonyms and
+labels with a numeric rank prefix (`Column.enum_value`), integers in range with a decimal comma, tag arrays
+(a repeated header's lists merged), required-field quarantine, ragged rows, the dedupe (latest `updated_at`,
+else the last line), snappy Parquet partitioned `year=/month=` with the job's published columns (the `extra`
+map of unmapped columns and the `_unparsed` map of the original text of values that failed typing or were out
+of range), and a quarantine CSV with the original headers. It returns the counts per outcome that
+`bench.transform_bench` compares with the Spark run report.
+
+Timestamps. Every shape of `ticketcore.timeformats` is read here, from the same regexes (rewritten for RE2 by
+`re2`): ISO 8601, other year-first dates, numeric day/month dates in the column's order, month names, 12-hour
+clocks, zones, two-digit years by the contract's pivot, and Unix epochs (unit by the plausible range, else by
+magnitude). The instant is computed from the parts with integer arithmetic, the rules of
+`timeformats.micros_of_parts` (which the Spark expressions match value by value in the project's tests). Spark
+reads ISO values with its own cast; the instants are the same. The generated bench files hold only ISO and
+US numeric dates: the month-name, epoch and two-digit-year paths are checked against `timeformats.parse_value`
+(`python -m bench.duckdb_reference --check-timestamps`), not timed.
 
 Ragged rows. Spark (PERMISSIVE, fixed schema) marks a record corrupt when its token count differs from the
 header's. DuckDB's parallel reader silently accepts surplus *empty* trailing fields (`a,b,` for two columns),
@@ -15,40 +29,56 @@ number of non-NULL columns is the record's field count. DuckDB only allows `null
 newlines on its single-threaded reader (`parallel=false`); that is the price of counting like Spark, and
 the read phase is timed on its own so it shows. A record with more than N+K fields stops the run (loudly).
 
-Not reproduced, because it does not change any count: Spark keeps a ragged record's exact text in
-`_raw_record`; here it is rebuilt from its fields (same text unless a field was quoted without need).
-Exotic number spellings that Java's `Double.parseDouble` accepts and DuckDB does not ("4d") are ignored.
+Not reproduced, because the bench files have none of it (a dialect that needs it is refused, loudly): a
+`sep=` line or blank lines before the header, trailing delimiters, mixed line endings. Nor the job's
+whole-file passes: the encoding decided from every byte (here: the head's, as the inspect step guesses it),
+blank lines between records (counted in the job's `_source_line`), a quote left open at the end of the file
+(`unterminated_quote`), compressed uploads. Nor, because it does not change any count: Spark keeps a ragged
+record's exact text in `_raw_record`; here it is rebuilt from its fields (same text unless a field was quoted
+without need). Exotic number spellings that Java's `Double.parseDouble` accepts and DuckDB does not ("4d") are
+ignored.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from ticketcore.contract import Column, Contract, load_contract, map_headers
-from ticketcore.dialect import HEAD_BYTES, detect_dialect
-from ticketcore.timeformats import ColumnEvidence, choose_format
+from ticketcore import timeformats as tf
+from ticketcore.contract import ENUM_PREFIX, Column, Contract, HeaderMapping, load_contract, map_headers
+from ticketcore.dialect import HEAD_BYTES, Dialect, detect_dialect
+from ticketcore.timeformats import ColumnEvidence, FormatChoice, choose_format
 
 SPARE_COLUMNS = 8  # fields beyond the header that a ragged record may have before the read fails
 NULL_SENTINEL = "\x01\x02never-in-data"
+# The job's names (ticketcore.spark_transform; not imported: it imports pyspark).
 DUPLICATE_SUPERSEDED = "duplicate_superseded"
 WRONG_FIELD_COUNT = "wrong_field_count"
+EXTRA = "extra"
+UNPARSED = "_unparsed"
+# spark_transform.DECIMAL_COMMA: `4,0` and `2,5` read with a point; `1,000` (a thousands separator?) is not.
+DECIMAL_COMMA = r"^[+-]?[0-9]+,([0-9]{1,2}|[0-9]{4,})$"
 DUCKDB_ENCODING = {"utf-8": "utf-8", "utf-8-sig": "utf-8", "utf-16": "utf-16", "cp1252": "latin-1"}
 
-# The Java regexes of ticketcore.timeformats, written for RE2 with capture groups. Java's `\s` is
-# [ \t\n\x0B\f\r]; RE2's `\s` lacks \x0B, hence the explicit class.
+# Java's `\s` (no UNICODE_CHARACTER_CLASS) is [ \t\n\x0B\f\r]; RE2's `\s` lacks \x0B, hence the explicit class.
 WS = r"[ \t\n\x0B\f\r]"
-ISO_PARTS = (
-    r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?"
-    + WS
-    + r"*(Z|z|UTC|[+-]\d{2}(?::?\d{2})?)?$"
-)
-SLASH_PARTS = r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})(?:[T ](\d{1,2}):(\d{2})(?::(\d{2}))?)?$"
+# Canonical parts of a timestamp (timeformats.micros_of_parts): year, month, day, hour, minute, second,
+# fraction, AM/PM letter, zone.
+PARTS = ("y", "mo", "d", "h", "mi", "s", "f", "ap", "z")
+SHAPE_CODES = {"iso": 1, "ymd": 2, "numeric": 3, "named": 4, "epoch": 5}  # spark_transform.timestamp_shape_code
+
+
+def re2(regex: str) -> str:
+    """A `timeformats` regex (Python `re.ASCII`, Java UNIX_LINES) as RE2 reads it alike: `\\s` spelled out, and
+    the final `$` also matching before one trailing newline, as Python's and Java's `$` do."""
+    assert regex.startswith("^") and regex.endswith("$"), regex
+    return regex[:-1].replace(r"\s", WS) + r"\n?$"
 
 
 def q(text: str) -> str:
@@ -60,43 +90,161 @@ def ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _valid_timestamp(y: str, mo: str, d: str, h: str, mi: str, s: str, frac: str) -> str:
-    """A TIMESTAMP from text parts ('' when absent); NULL when they are no real instant (Feb 30, hour 24)."""
-    text = (
-        f"{y} || '-' || lpad({mo}, 2, '0') || '-' || lpad({d}, 2, '0') || ' ' || "
-        f"lpad(coalesce(nullif({h}, ''), '0'), 2, '0') || ':' || coalesce(nullif({mi}, ''), '00') || ':' || "
-        f"coalesce(nullif({s}, ''), '00') || '.' || rpad(left({frac}, 6), 6, '0')"
-    )
-    return f"CASE WHEN coalesce(nullif({h}, ''), '0')::INT < 24 THEN try_cast({text} AS TIMESTAMP) END"
+# ---------------------------------------------------------------- timestamps
 
 
-def timestamp_parts_sql(v: str, name: str) -> list[str]:
-    """First layer: the capture groups of both formats as structs (all '' when the format does not match)."""
+def shape_code_sql(v: str) -> str:
+    """The shape a value is read in, as `timeformats.shape_of` decides (1 iso .. 5 epoch, 0 none, NULL for
+    NULL): the first regex that matches, in the same order."""
+    tests = [
+        ("iso", tf.ISO_REGEX), ("ymd", tf.YMD_REGEX), ("numeric", tf.DMY_MDY_REGEX),
+        ("named", tf.DAY_NAME_REGEX), ("named", tf.NAME_DAY_REGEX), ("epoch", tf.EPOCH_REGEX),
+    ]  # fmt: skip
+    whens = " ".join(f"WHEN regexp_matches({v}, {q(re2(rx))}) THEN {SHAPE_CODES[s]}" for s, rx in tests)
+    return f"CASE WHEN {v} IS NULL THEN NULL {whens} ELSE 0 END"
+
+
+def evidence_aggs(code: str, v: str) -> list[str]:
+    """The `ColumnEvidence` fields, in order, of one column (`code`: its shape_code_sql column)."""
+    first_second = [
+        f"max(try_cast(regexp_extract({v}, {q(re2(tf.DMY_MDY_REGEX))}, {g}) AS INT)) FILTER (WHERE {code} = 3)"
+        for g in (1, 2)
+    ]
     return [
-        f"regexp_extract({v}, {q(ISO_PARTS)}, ['y','mo','d','h','mi','s','f','tz']) AS {ident('iso_' + name)}",
-        f"regexp_extract({v}, {q(SLASH_PARTS)}, ['a','b','y','h','mi','s']) AS {ident('sl_' + name)}",
+        f"count({v})",
+        f"count(*) FILTER (WHERE {code} = 1)",
+        f"count(*) FILTER (WHERE {code} = 3)",
+        *first_second,
+        f"count(*) FILTER (WHERE {code} = 2)",
+        f"count(*) FILTER (WHERE {code} = 4)",
+        f"count(*) FILTER (WHERE {code} = 5)",
     ]
 
 
-def parse_timestamp_sql(name: str, date_order: str | None) -> str:
-    """Second layer: ISO values as Spark's cast reads them (offset applied, so UTC); slash/dash dates in the
-    column's chosen order; anything else NULL."""
-    iso, sl = ident("iso_" + name), ident("sl_" + name)
-    tz = f"{iso}.tz"
-    hhmm = f"replace({tz}, ':', '')"
-    offset_minutes = (
-        f"CASE WHEN {tz} IN ('', 'Z', 'z', 'UTC') THEN 0 ELSE "
-        f"(CASE WHEN left({tz}, 1) = '-' THEN -1 ELSE 1 END) * "
-        f"(substr({tz}, 2, 2)::INT * 60 + coalesce(try_cast(nullif(substr({hhmm}, 4, 2), '') AS INT), 0)) END"
-    )
-    iso_ts = _valid_timestamp(f"{iso}.y", f"{iso}.mo", f"{iso}.d", f"{iso}.h", f"{iso}.mi", f"{iso}.s", f"{iso}.f")
-    expr = f"CASE WHEN {iso}.y <> '' THEN {iso_ts} - to_minutes(({offset_minutes})::BIGINT)"
-    if date_order:
-        month, day = (f"{sl}.a", f"{sl}.b") if date_order == "month_first" else (f"{sl}.b", f"{sl}.a")
-        expr += f" WHEN {sl}.y <> '' THEN " + _valid_timestamp(
-            f"{sl}.y", month, day, f"{sl}.h", f"{sl}.mi", f"{sl}.s", "''"
+def parts_extract_sql(v: str, regex: str, layout: tuple[int, ...]) -> str:
+    """regexp_extract into the canonical parts: each capture group named by the part it fills in `layout`
+    (`timeformats.PARTS_LAYOUT`); a part no group fills is ''. All '' when the regex does not match."""
+    groups = max(layout)
+    names = [PARTS[layout.index(g)] for g in range(1, groups + 1)]
+    extracted = f"regexp_extract({v}, {q(re2(regex))}, [{', '.join(q(n) for n in names)}])"
+    if len(names) == len(PARTS):
+        return extracted
+    # ISO has no AM/PM group: a struct of the same shape as the others.
+    return f"struct_pack({', '.join(f'{p} := ' + (f'{extracted}.{p}' if p in names else q('')) for p in PARTS)})"
+
+
+def other_regexes(choice: FormatChoice) -> list[tuple[str, tuple[int, ...]]]:
+    """The part-based shapes after ISO that the column's reading accepts, in reading order
+    (`timeformats.read_micros`; `spark_transform._parts_regexes`)."""
+    out = []
+    if "ymd" in choice.shapes:
+        out.append((tf.YMD_REGEX, tf.PARTS_LAYOUT["ymd"]))
+    if "numeric" in choice.shapes and choice.date_order:
+        out.append((tf.DMY_MDY_REGEX, tf.PARTS_LAYOUT[choice.date_order]))
+    if "named" in choice.shapes:
+        out += [(tf.DAY_NAME_REGEX, tf.PARTS_LAYOUT["day_name"]), (tf.NAME_DAY_REGEX, tf.PARTS_LAYOUT["name_day"])]
+    return out
+
+
+def timestamp_layers(v: str, name: str, choice: FormatChoice) -> list[list[str]]:
+    """The select items that read one timestamp column, one list per projection layer (each layer sees the
+    previous ones' columns, so every regex runs once per value):
+
+    1. `tiso_<n>`: the ISO regex's parts (every value; most are ISO);
+    2. `tpt_<n>`: the parts of the value in the first shape it matches (ISO, then the others the reading
+       accepts, each tried only on values no earlier shape matched); `tep_<n>`: an epoch value's number;
+    3. `tnum_<n>`: the parts as numbers (year by the pivot, month by name or number, 24-hour clock, fraction
+       in microseconds, zone offset in seconds; NULL where `micros_of_parts` refuses);
+    4. `tread_<n>`: microseconds since the epoch of the value as read, before the plausible range."""
+    iso, pt, ep, num = (ident(f"{k}_{name}") for k in ("tiso", "tpt", "tep", "tnum"))
+    layer1 = [f"{parts_extract_sql(v, tf.ISO_REGEX, tf.PARTS_LAYOUT['iso'])} AS {iso}"]
+
+    others = [parts_extract_sql(v, rx, layout) for rx, layout in other_regexes(choice)]
+    if not others:
+        other = "NULL"
+    elif len(others) == 1:
+        other = others[0]  # all '' when it does not match: no instant (layer 3)
+    else:
+        other = f"list_filter([{', '.join(others)}], lambda x_: x_.y <> '')[1]"
+    layer2 = [f"CASE WHEN {iso}.y <> '' THEN {iso} WHEN {v} IS NOT NULL THEN {other} END AS {pt}"]
+    if "epoch" in choice.shapes:  # no other shape matches digits only: tested on non-ISO values alone
+        layer2.append(
+            f"CASE WHEN {iso}.y = '' AND regexp_matches({v}, {q(re2(tf.EPOCH_REGEX))}) "
+            f"THEN {v}::BIGINT END AS {ep}"
         )
-    return expr + " END"
+
+    y = f"{pt}.y::INT"
+    year = f"CASE WHEN length({pt}.y) = 2 THEN {y} + CASE WHEN {y} < {choice.two_digit_year_pivot} " \
+        f"THEN 2000 ELSE 1900 END ELSE {y} END"
+    month = "CASE lower(" + pt + ".mo) " + " ".join(f"WHEN {q(k)} THEN {m}" for k, m in tf.MONTHS.items()) + " END"
+    h = f"coalesce(try_cast(nullif({pt}.h, '') AS INT), 0)"
+    hour = f"CASE WHEN {pt}.ap = '' THEN {h} WHEN {h} BETWEEN 1 AND 12 " \
+        f"THEN {h} % 12 + CASE WHEN {pt}.ap IN ('P', 'p') THEN 12 ELSE 0 END END"
+    minute, second = (f"coalesce(try_cast(nullif({pt}.{p}, '') AS INT), 0)" for p in ("mi", "s"))
+    frac = f"CASE WHEN {pt}.f = '' THEN 0 ELSE rpad(left({pt}.f, 6), 6, '0')::INT END"
+    digits = f"replace(substr({pt}.z, 2), ':', '')"
+    zh, zm = f"left({digits}, 2)::INT", f"coalesce(try_cast(nullif(substr({digits}, 3, 2), '') AS INT), 0)"
+    east = f"({zh} * 3600 + {zm} * 60)"
+    offset = (
+        f"CASE WHEN {pt}.z IN ('', 'Z', 'z', 'UTC', 'GMT') THEN 0 "
+        f"WHEN {zm} <= 59 AND {east} <= {tf.MAX_ZONE_SECONDS} "
+        f"THEN CASE WHEN left({pt}.z, 1) = '-' THEN -{east} ELSE {east} END END"
+    )
+    numbers = {"year": year, "month": month, "day": f"{pt}.d::INT", "hour": hour, "minute": minute,
+               "second": second, "frac": frac, "off": offset}
+    layer3 = [
+        f"CASE WHEN {pt}.y <> '' THEN struct_pack({', '.join(f'{k} := ({x})' for k, x in numbers.items())}) "
+        f"END AS {num}"
+    ]
+
+    n = {k: f"{num}.{k}" for k in numbers}
+    ok = (
+        f"{n['month']} IS NOT NULL AND {n['day']} BETWEEN 1 AND {month_days_sql(n['year'], n['month'])} "
+        f"AND {n['hour']} <= 23 AND {n['minute']} <= 59 AND {n['second']} <= 59 AND {n['off']} IS NOT NULL"
+    )
+    local = (
+        f"(({days_from_civil_sql(n['year'], n['month'], n['day'])} * 24 + {n['hour']}) * 60 + {n['minute']}) * 60 "
+        f"+ {n['second']}"
+    )
+    read = f"CASE WHEN {ok} THEN ({local} - {n['off']}) * {tf.MICROS} + {n['frac']}"
+    if "epoch" in choice.shapes:
+        read += f" WHEN {ep} IS NOT NULL THEN {epoch_micros_sql(ep, choice)}"
+    layer4 = [f"{read} END AS {ident('tread_' + name)}"]
+    return [layer1, layer2, layer3, layer4]
+
+
+def month_days_sql(y: str, m: str) -> str:
+    leap = f"(({y}) % 4 = 0 AND ({y}) % 100 <> 0) OR ({y}) % 400 = 0"
+    return f"(CASE WHEN {m} = 2 THEN CASE WHEN {leap} THEN 29 ELSE 28 END WHEN {m} IN (4, 6, 9, 11) THEN 30 " \
+        "ELSE 31 END)"
+
+
+def days_from_civil_sql(y: str, m: str, d: str) -> str:
+    """`timeformats.days_from_civil` (Howard Hinnant's algorithm) in BIGINT arithmetic; floor division where an
+    operand can be negative (year 0, January)."""
+    yy = f"(({y})::BIGINT - CASE WHEN {m} <= 2 THEN 1 ELSE 0 END)"
+    era = f"floor({yy} / 400)::BIGINT"
+    yoe = f"({yy} - {era} * 400)"
+    doy = f"((153 * ({m} + CASE WHEN {m} > 2 THEN -3 ELSE 9 END) + 2) // 5 + {d} - 1)"
+    doe = f"({yoe} * 365 + {yoe} // 4 - {yoe} // 100 + {doy})"
+    return f"({era} * 146097 + {doe} - 719468)"
+
+
+def epoch_micros_sql(n: str, choice: FormatChoice) -> str:
+    """`timeformats.epoch_micros`: the unit that puts the number in the plausible range (seconds first), else by
+    magnitude; bounds compared on the number (as `spark_transform.epoch_timestamp`), so nothing overflows."""
+    lo, hi = choice.min_micros, choice.max_micros
+
+    def within(unit: int) -> str:
+        return f"{n} >= {-(-lo // unit)} AND {n} < {-(-hi // unit)}"
+
+    return (
+        f"CASE WHEN {within(tf.MICROS)} THEN {n} * {tf.MICROS} WHEN {within(1000)} THEN {n} * 1000 "
+        f"WHEN {n} < {tf.EPOCH_MILLIS_FROM} THEN {n} * {tf.MICROS} ELSE {n} * 1000 END"
+    )
+
+
+# ---------------------------------------------------------------- other types
 
 
 def normalise_text_sql(v: str, steps: tuple[str, ...]) -> str:
@@ -115,19 +263,27 @@ def enum_token_sql(v: str, name: str) -> str:
 
 
 def enum_sql(col: Column) -> str:
-    """Second layer: synonyms -> canonical value; other tokens are kept."""
+    """Second layer, `Column.enum_value` as `spark_transform.normalise_enum` does it: synonyms -> canonical
+    value; else the token without a leading rank or code (`1 - Critical`, `P1 - Urgent`) if that is a synonym;
+    other tokens are kept."""
     tok = ident("tok_" + col.name)
     by_canonical: dict[str, list[str]] = {}
     for synonym, canonical in sorted(col.synonym_map().items()):
         by_canonical.setdefault(canonical, []).append(synonym)
-    whens = " ".join(
-        f"WHEN {tok} IN ({', '.join(q(s) for s in syns)}) THEN {q(canon)}" for canon, syns in by_canonical.items()
-    )
-    return f"CASE {whens} ELSE {tok} END"
+
+    def lookup(token: str) -> str:
+        return " ".join(
+            f"WHEN {token} IN ({', '.join(q(s) for s in syns)}) THEN {q(canon)}" for canon, syns in by_canonical.items()
+        )
+
+    stripped = f"regexp_extract({tok}, {q(ENUM_PREFIX.pattern)}, 1)"
+    return f"coalesce(CASE {lookup(tok)} END, CASE {lookup(stripped)} END, {tok})"
 
 
 def integer_sql(v: str, col: Column) -> str:
-    n = f"try_cast({v} AS DOUBLE)"
+    text = f"CASE WHEN contains({v}, ',') AND regexp_matches({v}, {q(DECIMAL_COMMA)}) THEN replace({v}, ',', '.') " \
+        f"ELSE {v} END"
+    n = f"try_cast({text} AS DOUBLE)"
     ok = [f"{n} = floor({n})"]
     if col.min is not None:
         ok.append(f"{n} >= {col.min}")
@@ -137,10 +293,63 @@ def integer_sql(v: str, col: Column) -> str:
 
 
 def array_sql(v: str, col: Column) -> str:
-    pattern = "[" + "".join("\\" + s for s in col.separators) + "]"
-    item = normalise_text_sql("trim(x_)", col.normalise)
-    items = f"[y_ FOR y_ IN [{item} FOR x_ IN string_split_regex({v}, {q(pattern)})] IF y_ <> '']"
+    """`spark_transform.parse_array`: split on the separators, items trimmed and normalised, empty ones dropped;
+    NULL when none is left."""
+    separators = "".join("\\" + s for s in col.separators)
+    if set(col.normalise) <= {"trim", "lower"}:
+        whole = f"lower({v})" if "lower" in col.normalise else v
+        items = f"list_filter(string_split_regex({whole}, {q(f' *[{separators}] *')}), lambda x_: x_ <> '')"
+    else:
+        item = normalise_text_sql("trim(x_)", col.normalise)
+        items = f"[y_ FOR y_ IN [{item} FOR x_ IN string_split_regex({v}, {q(f'[{separators}]')})] IF y_ <> '']"
     return f"CASE WHEN len({items}) > 0 THEN {items} END"
+
+
+def merged_array_sql(parsed: list[str]) -> str:
+    """`spark_transform.merge_arrays`: a repeated header's lists as one, in column order; NULL when empty."""
+    if len(parsed) == 1:
+        return parsed[0]
+    merged = f"flatten([{', '.join(f'coalesce({p}, []::VARCHAR[])' for p in parsed)}])"
+    return f"CASE WHEN len({merged}) > 0 THEN {merged} END"
+
+
+def string_map_sql(entries: list[tuple[str, str]]) -> str:
+    """`spark_transform.string_map`: map<varchar,varchar> of the entries whose value is not NULL; NULL when
+    none is."""
+    if not entries:
+        return "NULL::MAP(VARCHAR, VARCHAR)"
+    pairs = ", ".join(f"{{'k': {q(k)}, 'v': {v}}}" for k, v in entries)
+    kept = f"list_filter([{pairs}], lambda e_: e_.v IS NOT NULL)"
+    return f"CASE WHEN len({kept}) > 0 THEN map_from_entries({kept}) END"
+
+
+def quarantine_headers(mapping: HeaderMapping) -> list[str]:
+    """`spark_transform.quarantine_columns`: original headers; a repeated one (compared case-insensitively, as
+    Spark does) gets its position, `Labels (13)`."""
+    taken = {"_error_reason", "_source_line", "_raw_record"}
+    out = []
+    for c in mapping.columns:
+        header = c.header if c.header.casefold() not in taken else f"{c.header} ({c.position})"
+        taken.add(header.casefold())
+        out.append(header)
+    return out
+
+
+def refuse_unsupported(dialect: Dialect) -> None:
+    problems = []
+    if dialect.encoding not in DUCKDB_ENCODING:
+        problems.append(f"encoding {dialect.encoding} (reads {sorted(DUCKDB_ENCODING)})")
+    if dialect.skip_records != 1 or dialect.preamble_lines:
+        problems.append("lines before the header")
+    if dialect.extra_fields:
+        problems.append("trailing delimiters")
+    if dialect.line_terminator == "mixed":
+        problems.append("mixed line endings")
+    if problems:
+        raise ValueError(f"the DuckDB reference does not reproduce the job's handling of: {'; '.join(problems)}")
+
+
+# ---------------------------------------------------------------- the transform
 
 
 def run_reference(
@@ -165,9 +374,9 @@ def run_reference(
 
     with source.open("rb") as fh:
         dialect = detect_dialect(fh.read(HEAD_BYTES))
+    refuse_unsupported(dialect)
     mapping = map_headers(dialect.headers, contract)
-    if dialect.encoding not in DUCKDB_ENCODING:
-        raise ValueError(f"the reference reads {sorted(DUCKDB_ENCODING)} only, not {dialect.encoding}")
+    contract = contract.with_profile(mapping.profile)  # as the job does: the tool's aliases, values, separators
     names = mapping.output_names
     n = len(names)
     width = n + SPARE_COLUMNS
@@ -203,37 +412,37 @@ def run_reference(
         for i in range(width)
     ]
     rebuilt = f"concat_ws({q(dialect.delimiter)}, {', '.join(quoted)})"
+    first_line = dialect.lines_before_data + 1
     con.execute(f"""
         CREATE TABLE base AS
         SELECT {values}, {raws},
                ({fields}) <> {n} AS wrong_fields,
                CASE WHEN ({fields}) <> {n} THEN {rebuilt} END AS raw_record,
-               2 + coalesce(sum(1 + {newlines}) OVER (ORDER BY rowid ROWS BETWEEN UNBOUNDED PRECEDING
-                                                      AND 1 PRECEDING), 0) AS source_line
+               ({first_line} + coalesce(sum(1 + {newlines}) OVER (ORDER BY rowid ROWS BETWEEN UNBOUNDED PRECEDING
+                                                      AND 1 PRECEDING), 0))::BIGINT AS source_line
         FROM src
     """)
     con.execute("DROP TABLE src")
     ts_cols = [c.name for c in contract.columns_of_type("timestamp") if c.name in names]
-    aggs = []
-    for c in ts_cols:
-        v = ident("v_" + c)
-        slashed = f"regexp_matches({v}, {q(SLASH_PARTS)})"
-        aggs += [
-            f"count({v})",
-            f"count(*) FILTER (WHERE regexp_matches({v}, {q(ISO_PARTS)}))",
-            f"count(*) FILTER (WHERE {slashed})",
-            f"max(try_cast(regexp_extract({v}, {q(SLASH_PARTS)}, 1) AS INT)) FILTER (WHERE {slashed})",
-            f"max(try_cast(regexp_extract({v}, {q(SLASH_PARTS)}, 2) AS INT)) FILTER (WHERE {slashed})",
-        ]
-    row = con.execute(f"SELECT {', '.join(aggs)} FROM base").fetchone() if aggs else ()
-    formats = {}
-    for i, c in enumerate(ts_cols):
-        ev = ColumnEvidence(*[int(x or 0) for x in row[i * 5 : (i + 1) * 5]])  # type: ignore[index]
-        formats[c] = choose_format(c, ev, contract.ambiguous_date_order)
+    formats: dict[str, FormatChoice] = {}
+    if ts_cols:
+        codes = ", ".join(f"{shape_code_sql(ident('v_' + c))} AS {ident('k_' + c)}" for c in ts_cols)
+        aggs = [a for c in ts_cols for a in evidence_aggs(ident("k_" + c), ident("v_" + c))]
+        vs = ", ".join(ident("v_" + c) for c in ts_cols)
+        row = con.execute(f"SELECT {', '.join(aggs)} FROM (SELECT {vs}, {codes} FROM base)").fetchone()
+        assert row is not None
+        per = len(aggs) // len(ts_cols)
+        for i, c in enumerate(ts_cols):
+            ev = ColumnEvidence(*[int(x or 0) for x in row[i * per : (i + 1) * per]])
+            formats[c] = choose_format(c, ev, contract.timestamps)
     lap("lines_and_infer")
 
     # ------------------------------------------------------------------ typing, classification, dedupe
-    parts, typed, flags = [], [], {}  # parts: a first layer, so each regex runs once per value
+    # Projection layers over `base`: each sees the columns of those before it, so a regex runs once per value.
+    layers: list[list[str]] = [[], [], [], []]
+    typed: list[str] = []
+    coerced: dict[str, str] = {}  # column -> SQL of "present but unreadable", in contract order
+    out_of_range: dict[str, str] = {}  # timestamp column -> SQL of "read, but outside the plausible range"
     for col in contract.columns.values():
         if col.name not in names:
             cast = {"timestamp": "TIMESTAMP", "integer": "INTEGER", "array": "VARCHAR[]"}.get(col.type, "VARCHAR")
@@ -241,41 +450,57 @@ def run_reference(
             continue
         v = ident("v_" + col.name)
         if col.type == "timestamp":
-            parts += timestamp_parts_sql(v, col.name)
-            expr = parse_timestamp_sql(col.name, formats[col.name].date_order)
+            choice = formats[col.name]
+            for layer, items in zip(layers, timestamp_layers(v, col.name, choice), strict=True):
+                layer += items
+            read = ident("tread_" + col.name)
+            in_range = f"({read} >= {choice.min_micros} AND {read} < {choice.max_micros})"
+            expr = f"CASE WHEN {in_range} THEN make_timestamp({read}) END"
+            coerced[col.name] = f"({read} IS NULL AND {v} IS NOT NULL)"
+            out_of_range[col.name] = f"({read} IS NOT NULL AND NOT {in_range})"
         elif col.type == "enum":
-            parts.append(enum_token_sql(v, col.name))
+            layers[0].append(enum_token_sql(v, col.name))
             expr = enum_sql(col)
         elif col.type == "integer":
             expr = integer_sql(v, col)
+            coerced[col.name] = f"({ident(col.name)} IS NULL AND {v} IS NOT NULL)"
         elif col.type == "array":
-            expr = array_sql(v, col)
+            expr = merged_array_sql([array_sql(ident("v_" + s), col) for s in mapping.sources(col.name)])
         else:
             expr = normalise_text_sql(v, col.normalise)
         typed.append(f"{expr} AS {ident(col.name)}")
-        if col.type in ("timestamp", "integer"):
-            flags[col.name] = f"({ident(col.name)} IS NULL AND {v} IS NOT NULL)"
-    extras = [mapping.unknown[h] for h in mapping.source_headers if h in mapping.unknown]
-    typed += [f"{ident('v_' + name)} AS {ident(name)}" for name in extras]
+    typed.append(f"{string_map_sql([(c.name, ident('v_' + c.name)) for c in mapping.unmapped])} AS {EXTRA}")
     reason = f"CASE WHEN wrong_fields THEN {q(WRONG_FIELD_COUNT)}"
     for name in contract.required:
-        if name in flags:
-            reason += f" WHEN {flags[name]} THEN {q('unparseable_required:' + name)}"
+        if name in out_of_range:
+            reason += f" WHEN {out_of_range[name]} THEN {q('out_of_range_required:' + name)}"
+        if name in coerced:
+            reason += f" WHEN {coerced[name]} THEN {q('unparseable_required:' + name)}"
         reason += f" WHEN {ident(name)} IS NULL THEN {q('missing_required:' + name)}"
     reason += " END"
+    flags = [f"{sql} AS {ident('coerced_' + name)}" for name, sql in coerced.items()]
+    flags += [f"{sql} AS {ident('oor_' + name)}" for name, sql in out_of_range.items()]
+    failed = [(name, f"CASE WHEN {ident('coerced_' + name)}"
+                     + (f" OR {ident('oor_' + name)}" if name in out_of_range else "")
+                     + f" THEN {ident('r_' + name)} END") for name in coerced]
     keep = [
         *(ident("r_" + name) for name in names),
         "raw_record",
         "source_line",
         *(ident(c) for c in contract.columns),
-        *(ident(e) for e in extras),
+        EXTRA,
+        *(ident("coerced_" + name) for name in coerced),
+        *(ident("oor_" + name) for name in out_of_range),
     ]
-    coerced = ", ".join(f"{expr} AS {ident('coerced_' + name)}" for name, expr in flags.items())
+    ctes = ["l0 AS (SELECT * FROM base)"]
+    for i, items in enumerate(layers):
+        ctes.append(f"l{i + 1} AS (SELECT *{''.join(', ' + x for x in items)} FROM l{i})")
+    ctes.append(f"t AS (SELECT *, {', '.join(typed)} FROM l{len(layers)})")
+    ctes.append(f"f AS (SELECT *{''.join(', ' + x for x in flags)} FROM t)")
     con.execute(f"""
         CREATE TABLE classified AS
-        WITH p AS (SELECT *{"".join(", " + x for x in parts)} FROM base),
-             t AS (SELECT *, {", ".join(typed)} FROM p)
-        SELECT {", ".join(keep)}, {reason} AS reason{", " + coerced if coerced else ""} FROM t
+        WITH {", ".join(ctes)}
+        SELECT {", ".join(keep)}, {string_map_sql(failed)} AS {UNPARSED}, {reason} AS reason FROM f
     """)
     con.execute("DROP TABLE base")
     con.execute(f"""
@@ -283,7 +508,8 @@ def run_reference(
         SELECT * REPLACE (CASE WHEN reason IS NULL AND row_number() OVER (PARTITION BY ticket_id, reason IS NULL
                                ORDER BY updated_at DESC NULLS LAST, source_line DESC) > 1
                                THEN {q(DUPLICATE_SUPERSEDED)} ELSE reason END AS reason),
-               round((epoch_us(resolved_at) - epoch_us(created_at)) / 3600000000.0, 4) AS resolution_hours,
+               round(((epoch_us(resolved_at) - epoch_us(created_at)) / 3600000000.0)::VARCHAR::DECIMAL(38, 20), 4)
+                   ::DOUBLE AS resolution_hours,
                strftime(created_at, '%Y') AS year, strftime(created_at, '%m') AS month
         FROM classified
     """)
@@ -295,9 +521,10 @@ def run_reference(
     shutil.rmtree(tickets, ignore_errors=True)
     tickets.mkdir(parents=True)
     tz = {c.name for c in contract.columns_of_type("timestamp")}
-    published = [
+    published = [  # spark_transform.output_columns, in its order
         *[f"{ident(c)}::TIMESTAMPTZ AS {ident(c)}" if c in tz else ident(c) for c in contract.columns],
-        *[ident(e) for e in extras],
+        EXTRA,
+        UNPARSED,
         "resolution_hours",
         f"{q(source_key or str(source))} AS _source_key",
         "source_line AS _source_line",
@@ -315,7 +542,7 @@ def run_reference(
     quarantine = out / "q" / "rows.csv"
     quarantine.parent.mkdir(parents=True, exist_ok=True)
     originals = ", ".join(
-        f"{ident('r_' + name)} AS {ident(h)}" for h, name in zip(mapping.source_headers, names, strict=True)
+        f"{ident('r_' + name)} AS {ident(h)}" for h, name in zip(quarantine_headers(mapping), names, strict=True)
     )
     con.execute(f"""
         COPY (SELECT {originals}, reason AS _error_reason, source_line AS _source_line, raw_record AS _raw_record
@@ -326,15 +553,18 @@ def run_reference(
 
     # ------------------------------------------------------------------ the counts the bench compares
     enum_cols = [c for c in contract.columns_of_type("enum") if c.name in names]
-    unknown = [
-        f"count(*) FILTER (WHERE reason IS NULL AND {ident(c.name)} IS NOT NULL AND "
-        f"{ident(c.name)} NOT IN ({', '.join(q(v) for v in c.values)}))"
-        for c in enum_cols
-    ]
-    coerced_counts = [f"count(*) FILTER (WHERE reason IS NULL AND {ident('coerced_' + name)})" for name in flags]
-    extra = "".join(", " + x for x in unknown + coerced_counts)
+    valid_and = "count(*) FILTER (WHERE reason IS NULL AND "
+    counted = {
+        **{f"unknown__{c.name}": f"{valid_and}{ident(c.name)} IS NOT NULL AND "
+           f"{ident(c.name)} NOT IN ({', '.join(q(v) for v in c.values)}))" for c in enum_cols},
+        **{f"coerced__{name}": f"{valid_and}{ident('coerced_' + name)})" for name in coerced},
+        **{f"out_of_range__{name}": f"{valid_and}{ident('oor_' + name)})" for name in out_of_range},
+        **{f"unparsed__{name}": f"{valid_and}{UNPARSED}[{q(name)}] IS NOT NULL)" for name in coerced},
+    }
+    extra = "".join(f", {sql}" for sql in counted.values())
     totals = con.execute(f"SELECT count(*), count(*) FILTER (WHERE reason IS NULL){extra} FROM final").fetchone()
     assert totals is not None
+    got = dict(zip(counted, (int(x) for x in totals[2:]), strict=True))
     reasons = dict(con.execute("SELECT reason, count(*) FROM final WHERE reason IS NOT NULL GROUP BY ALL").fetchall())
     partitions = dict(
         con.execute(
@@ -350,19 +580,70 @@ def run_reference(
         "rows_quarantined": rows_read - rows_valid,
         "quarantined_by_reason": dict(sorted(reasons.items())),
         "duplicates_superseded": int(reasons.get(DUPLICATE_SUPERSEDED, 0)),
-        "unknown_enum_counts": {c.name: int(totals[2 + i]) for i, c in enumerate(enum_cols)},
-        "nulls_coerced": {name: int(totals[2 + len(enum_cols) + i]) for i, name in enumerate(flags)},
+        "unknown_enum_counts": {c.name: got[f"unknown__{c.name}"] for c in enum_cols},
+        "nulls_coerced": {name: got[f"coerced__{name}"] for name in coerced},
+        "out_of_range": {name: got[f"out_of_range__{name}"] for name in out_of_range},
+        "unparsed_counts": {name: got[f"unparsed__{name}"] for name in coerced},
         "rows_per_partition": dict(sorted(partitions.items())),
         "timestamp_formats": {c: f.to_dict() for c, f in formats.items()},
         "timings_seconds": {**timings, "total": round(time.monotonic() - t0, 3)},
     }
 
 
+# ---------------------------------------------------------------- a check of the timestamp SQL
+
+
+def check_timestamps() -> int:
+    """Every shape, pivot, clock, zone and epoch case read by the SQL above and by `timeformats.parse_value`
+    (the Python twin of the Spark expressions): the instants must be equal. Prints the differences."""
+    from datetime import datetime
+
+    values = [
+        "2024-01-03", "2024-1-3 4:05", "2024-01-03T14:15:00.123456789+05:30", "2024-01-03 14:15:00 UTC",
+        "2024-01-03T14:15:00-0800", "2024-02-30", "2024-01-03T24:00:00", "2024-13-01", "0000-00-00",
+        "1989-12-31T23:59:59Z", "2100-01-01", "0001-01-01", "2024-01-03T14:15:00+19:00",
+        "2024/01/03", "2024-01-03 02:15:00 PM", "2024-01-03T14:15Z", "2024.01.03 12:00 a.m.", "2024-01-03 13:00 PM",
+        "1/3/2024 2:15 PM", "13/1/2024", "10.01.2024 14:00", "03-01-24", "03-01-70", "3/1/69 0:00 AM",
+        "12/31/1999 23:59:59.5", "2/29/2023", "2/29/2024 11:59:60",
+        "08/Mar/24 2:15 PM", "Mar 8, 2024", "8 March 2024 14:15", "Fri, 08 Mar 2024 14:15:00 GMT", "March 8th, 2024",
+        "8-Sept-2024", "31 Apr 2024", "8 Foo 2024",
+        "1704290100", "1704290100123", "0", "99999999999999", "946684800", "4102444800",
+        "not a date", "TBD", "2024-01-03\n", "1/3/2024\n",
+    ]  # fmt: skip
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    failures = 0
+    for order in ("month_first", "day_first"):
+        ev = tf.evidence_of(list(values))
+        choice = choose_format("t", ev, tf.TimestampSettings(ambiguous_date_order=order))
+        choice = FormatChoice(**{**choice.to_dict(), "date_order": order,  # type: ignore[arg-type]
+                                 "shapes": tuple(tf.SHAPES)})
+        layers = timestamp_layers('"v"', "t", choice)
+        sql = "SELECT * FROM (SELECT unnest(?::VARCHAR[]) AS v)"
+        for items in layers:
+            sql = f"SELECT *, {', '.join(items)} FROM ({sql})"
+        rows = con.execute(f"SELECT v, tread_t FROM ({sql})", [values]).fetchall()
+        for text, micros in rows:
+            reading = tf.read_value(text, choice)
+            want = tf.read_micros(text.strip(" "), choice) if reading.status != "empty" else None
+            if want != micros:
+                failures += 1
+                got = tf.from_micros(micros) if micros is not None else None
+                print(f"{order}: {text!r}: SQL {got} ({micros}), Python {reading.status} {want}")
+    print(f"{len(values) * 2} readings compared, {failures} differ; at {datetime.now():%H:%M:%S}")
+    return 1 if failures else 0
+
+
 if __name__ == "__main__":
     import argparse
 
     parser = argparse.ArgumentParser(description="Run the DuckDB reference transform on one CSV.")
-    parser.add_argument("source")
+    parser.add_argument("source", nargs="?")
     parser.add_argument("--out", default="/tmp/ticketflow-duckdb-reference")
+    parser.add_argument("--check-timestamps", action="store_true", help="compare the timestamp SQL with Python")
     args = parser.parse_args()
+    if args.check_timestamps:
+        sys.exit(check_timestamps())
+    if not args.source:
+        parser.error("a source CSV is needed")
     print(json.dumps(run_reference(args.source, args.out), indent=2, default=str))

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -27,32 +28,49 @@ DATA = ROOT / "bench" / "data"
 PY = sys.executable
 
 
-def tree_rss(proc: psutil.Process) -> int:
-    total = 0
-    for p in [proc, *proc.children(recursive=True)]:
-        with contextlib.suppress(psutil.Error):
-            total += p.memory_info().rss
-    return total
+@dataclass
+class Measured:
+    wall_s: float
+    peak_rss: int  # bytes, of the whole process tree
+    cpu_s: float  # user + system seconds of the process tree (each process's last sample, every 50 ms)
+    stdout: str
 
 
-def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
-    """(wall seconds, peak RSS bytes of the process tree, stdout); a failed command raises with its stderr."""
+def measure_process(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> Measured:
+    """Run `cmd`, sampling the memory and CPU time of its process tree; a failed command raises with its
+    stderr. `cwd` (default: the repository) is also where `python -m` imports the project from. The CPU time
+    counts what the tree itself used, so it is less disturbed than the wall time by other work on the machine."""
     start = time.monotonic()
     with tempfile.TemporaryFile(mode="w+") as err:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, cwd=ROOT,
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, cwd=cwd or ROOT,
                                 env={**os.environ, **(env or {})})
         ps, peak = psutil.Process(proc.pid), 0
+        cpu: dict[tuple[int, float], float] = {}  # (pid, create time) -> last user + system seconds seen
         out: list[str] = []
         reader = threading.Thread(target=lambda: out.append(proc.stdout.read() if proc.stdout else ""))
         reader.start()
         while proc.poll() is None:
-            peak = max(peak, tree_rss(ps))
+            rss = 0
+            for p in [ps, *ps.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error), p.oneshot():
+                    rss += p.memory_info().rss
+                    times = p.cpu_times()
+                    cpu[(p.pid, p.create_time())] = times.user + times.system
+            peak = max(peak, rss)
             time.sleep(0.05)
         reader.join()
         if proc.returncode != 0:
             err.seek(0)
             raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {err.read()[-2000:]}")
-    return time.monotonic() - start, peak, "".join(out)
+    return Measured(time.monotonic() - start, peak, sum(cpu.values()), "".join(out))
+
+
+def run_measured(
+    cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+) -> tuple[float, int, str]:
+    """(wall seconds, peak RSS bytes of the process tree, stdout): `measure_process` without the CPU time."""
+    m = measure_process(cmd, env, cwd)
+    return m.wall_s, m.peak_rss, m.stdout
 
 
 def ensure_file(rows: int, seed: int = 101) -> Path:

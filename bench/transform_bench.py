@@ -1,22 +1,46 @@
-"""The Glue job on local Spark against a DuckDB reference of the same rules, side by side in one run.
+"""The Glue job on local Spark, as it is now and as it was before issue 11, against a DuckDB reference of the
+same rules, side by side in one run.
 
 Each run is a fresh process; peak memory is the process tree's (the Spark JVM is a child of Python).
 Spark is timed twice: the whole process (JVM start included) and `run()` alone, which is what a warm
 session (the local runtime, or a Glue worker) pays per file.
+
+Two copies of the code are measured, each from a tree of its own, so that neither changes during the run:
+the baseline is commit `BASELINE` (the last commit before the work of issue 11) as `git archive` gives it, run
+with its own `python -m bench.transform_bench --spark-child`; the current code is the working tree's tracked
+and untracked files as they are when the bench starts (uncommitted changes outside bench/ are named in the
+results). A child imports the code of its tree: `python -m` puts its working directory first on sys.path,
+ahead of the editable install's finder (checked before measuring). The runs are interleaved (baseline,
+current, DuckDB, baseline, ...) so that machine noise hits all three alike.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench.pipeline_bench import DATA, PY, run_measured
+from bench.pipeline_bench import DATA, PY, ROOT, measure_process
 
 OUTCOME_KEYS = ("rows_read", "rows_valid", "rows_quarantined", "quarantined_by_reason", "duplicates_superseded")
+# What else the current job and the DuckDB reference must agree on (the baseline's child reports none of it).
+DETAIL_KEYS = ("nulls_coerced", "out_of_range", "unparsed_counts", "unknown_enum_counts", "rows_per_partition",
+               "timestamp_readings")
+BASELINE = "b8919a4"  # bench notes: say when the profile table was measured (2026-11-26), before issue 11
+TARGET = 1.10  # issue 11: the 1M-row transform stays within 10% of its time before the issue
+ENGINES = ("baseline", "current", "duckdb")
+LABELS = {
+    "baseline": f"Spark 3.5 `run()`, before issue 11 ({BASELINE})",
+    "current": "Spark 3.5 `run()`, now",
+    "duckdb": "DuckDB reference (now)",
+}
 
 
 def ensure_file(rows: int) -> Path:
@@ -32,6 +56,9 @@ def ensure_file(rows: int) -> Path:
     return path
 
 
+# ---------------------------------------------------------------- the children (one run each)
+
+
 def _spark_child(source: str) -> None:
     import time
 
@@ -45,8 +72,19 @@ def _spark_child(source: str) -> None:
     t1 = time.monotonic()
     report = run(spark, JobArgs(source=source, staging=str(out / "staging"), quarantine=str(out / "q"),
                                 reports=str(out / "r"), run_id="bench"))
+    partitions: Counter[str] = Counter()
+    for f in report["outputs"]["files"]:
+        partitions["/".join(p for p in f["uri"].split("/") if p.startswith(("year=", "month=")))] += f["rows"]
+    details = {
+        "nulls_coerced": report["nulls_coerced"],
+        "out_of_range": report["out_of_range"],
+        "unparsed_counts": {k: v["count"] for k, v in report["unparsed_values"].items()},
+        "unknown_enum_counts": {k: v["count"] for k, v in report["unknown_enum_values"].items()},
+        "rows_per_partition": dict(sorted(partitions.items())),
+        "timestamp_readings": {c: [f["label"], f["date_order"]] for c, f in report["timestamp_formats"].items()},
+    }
     print(json.dumps({"session_s": session_s, "run_s": time.monotonic() - t1,
-                      **{k: report[k] for k in OUTCOME_KEYS}, "timings": report["timings_seconds"]}))
+                      **{k: report[k] for k in OUTCOME_KEYS}, **details, "timings": report["timings_seconds"]}))
 
 
 def _duckdb_child(source: str) -> None:
@@ -56,51 +94,157 @@ def _duckdb_child(source: str) -> None:
 
     t0 = time.monotonic()
     counts = run_reference(source, tempfile.mkdtemp(prefix="tf-bench-duckdb-"))
-    print(json.dumps({"run_s": time.monotonic() - t0, **{k: counts[k] for k in OUTCOME_KEYS},
+    run_s = time.monotonic() - t0
+    counts["timestamp_readings"] = {c: [f["label"], f["date_order"]] for c, f in counts["timestamp_formats"].items()}
+    print(json.dumps({"run_s": run_s, **{k: counts[k] for k in (*OUTCOME_KEYS, *DETAIL_KEYS)},
                       "timings": counts["timings_seconds"]}))
 
 
-def measure(engine: str, source: Path, repeats: int) -> dict[str, Any]:
-    runs = []
-    for _ in range(repeats):
-        wall, peak, out = run_measured([PY, "-m", "bench.transform_bench", f"--{engine}-child", str(source)])
-        doc = json.loads(out.strip().splitlines()[-1])
-        runs.append({**doc, "wall_s": wall, "peak_rss": peak})
-    best = sorted(runs, key=lambda r: r["run_s"])[len(runs) // 2]  # the median run, for its phase timings
-    return {**best, "run_s": statistics.median(r["run_s"] for r in runs),
+# ---------------------------------------------------------------- the trees measured
+
+
+def git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+
+
+def baseline_tree(dest: Path) -> None:
+    """Commit BASELINE as `git archive` gives it."""
+    archive = subprocess.run(["git", "archive", BASELINE], cwd=ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+
+
+def current_tree(dest: Path) -> str:
+    """The working tree's tracked and untracked (not ignored) files, copied as they are now: another change
+    made while the bench runs does not reach it. Returns what it holds, for the results."""
+    listed = git("ls-files", "-z", "--cached", "--others", "--exclude-standard").split("\0")
+    for name in listed:
+        path = ROOT / name
+        if name and path.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, dest / name)
+    head = git("rev-parse", "--short", "HEAD").strip()
+    changed = sorted({line[3:] for line in git("status", "--porcelain").splitlines()
+                      if line[3:] and not line[3:].startswith("bench/")})
+    if not changed:
+        return f"{head} (no uncommitted change outside bench/)"
+    return f"{head} plus uncommitted changes in {', '.join(changed)}"
+
+
+def check_imports(tree: Path) -> None:
+    """A child started in `tree` must import that tree's job, transform and bench (not the editable install's)."""
+    code = ("import json, glue.ticket_etl_job as j, ticketcore.spark_transform as t, ticketcore.contract as c, "
+            "bench.transform_bench as b; print(json.dumps([j.__file__, t.__file__, c.__file__, b.__file__]))")
+    out = subprocess.run([PY, "-c", code], cwd=tree, capture_output=True, text=True, check=True).stdout
+    files = json.loads(out.strip().splitlines()[-1])
+    wrong = [f for f in files if not Path(f).resolve().is_relative_to(tree.resolve())]
+    if wrong:
+        raise SystemExit(f"a child started in {tree} imports {wrong}: the comparison would measure the wrong code")
+
+
+# ---------------------------------------------------------------- measuring
+
+
+def run_once(engine: str, source: Path, trees: dict[str, Path]) -> dict[str, Any]:
+    child = "--duckdb-child" if engine == "duckdb" else "--spark-child"
+    load = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="tf-bench-run-") as tmp:  # the child's outputs, removed after
+        m = measure_process([PY, "-m", "bench.transform_bench", child, str(source)], env={"TMPDIR": tmp},
+                            cwd=trees[engine])
+    doc = json.loads(m.stdout.strip().splitlines()[-1])
+    return {**doc, "wall_s": m.wall_s, "peak_rss": m.peak_rss, "cpu_s": m.cpu_s, "load": load}
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    median_run = sorted(runs, key=lambda r: r["run_s"])[len(runs) // 2]  # its phase timings are shown
+    return {**median_run, "run_s": statistics.median(r["run_s"] for r in runs),
             "wall_s": statistics.median(r["wall_s"] for r in runs), "peak_rss": max(r["peak_rss"] for r in runs),
-            "repeats": repeats}
+            "cpu_s": statistics.median(r["cpu_s"] for r in runs),
+            "each_run_s": [r["run_s"] for r in runs], "repeats": len(runs)}
+
+
+def reason_moves(before: dict[str, int], after: dict[str, int]) -> str:
+    keys = sorted(set(before) | set(after))
+    return ", ".join(f"{k}: {before.get(k, 0)} -> {after.get(k, 0)}" for k in keys if before.get(k) != after.get(k))
 
 
 def run_bench(sizes: tuple[int, ...] = (100_000, 1_000_000), repeats: int = 3) -> str:
-    lines = ["## Transform: the Glue job on local Spark vs a DuckDB reference of the same rules", "",
-             "| rows | MB | engine | run s (median) | process s | MB/s | rows/s | peak RSS | Spark / DuckDB |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    phases = []
-    for rows in sizes:
-        source = ensure_file(rows)
-        expected = json.loads(source.with_suffix(".stats.json").read_text())
-        mb = source.stat().st_size / 1e6
-        n = repeats if rows <= 100_000 else max(1, repeats - 1)
-        spark, duck = measure("spark", source, n), measure("duckdb", source, n)
-        for key in OUTCOME_KEYS:
-            if spark[key] != duck[key]:
-                raise SystemExit(f"outcomes differ at {rows} rows on {key}: spark {spark[key]} duckdb {duck[key]}")
-        if (spark["rows_valid"], spark["rows_quarantined"]) != (expected["expected_valid"],
+    lines = ["## Transform: the Glue job on local Spark, now and before issue 11, vs a DuckDB reference of the "
+             "same rules", ""]
+    phases: list[str] = []
+    checks: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="tf-bench-trees-") as tmp:
+        trees = {"baseline": Path(tmp) / "baseline", "current": Path(tmp) / "current"}
+        for tree in trees.values():
+            tree.mkdir()
+        baseline_tree(trees["baseline"])
+        current = current_tree(trees["current"])
+        trees["duckdb"] = trees["current"]
+        for tree in (trees["baseline"], trees["current"]):
+            check_imports(tree)
+        lines += [
+            f"Baseline: commit {BASELINE}, the last before issue 11. Now: {current}. Each from a copy of its own "
+            "tree (checked: a child imports that tree's code). Runs interleaved (baseline, now, DuckDB, baseline, "
+            "...); median of the runs shown.",
+            "",
+            "| rows | MB | engine | run s (median) | each run s | process s | process CPU s | MB/s | rows/s | "
+            "peak RSS | Spark / DuckDB |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for rows in sizes:
+            source = ensure_file(rows)
+            expected = json.loads(source.with_suffix(".stats.json").read_text())
+            mb = source.stat().st_size / 1e6
+            runs: dict[str, list[dict[str, Any]]] = {e: [] for e in ENGINES}
+            for i in range(repeats):
+                for engine in ENGINES:
+                    runs[engine].append(run_once(engine, source, trees))
+                    print(f"transform bench: {rows:,} rows, run {i + 1}/{repeats}, {engine}: "
+                          f"run {runs[engine][-1]['run_s']:.1f} s (load {runs[engine][-1]['load']:.1f})",
+                          file=sys.stderr, flush=True)
+            r = {e: summarise(runs[e]) for e in ENGINES}
+            now, duck, base = r["current"], r["duckdb"], r["baseline"]
+            for key in (*OUTCOME_KEYS, *DETAIL_KEYS):
+                if now[key] != duck[key]:
+                    raise SystemExit(f"outcomes differ at {rows} rows on {key}: spark {now[key]} duckdb {duck[key]}")
+            if (now["rows_valid"], now["rows_quarantined"]) != (expected["expected_valid"],
                                                                expected["expected_quarantined"]):
-            raise SystemExit(f"spark counts differ from the generator's expectation at {rows} rows: {expected}")
-        ratio = spark["run_s"] / duck["run_s"]
-        for name, r in (("Spark 3.5 `run()` (warm session)", spark), ("DuckDB reference", duck)):
+                raise SystemExit(f"spark counts differ from the generator's expectation at {rows} rows: {expected}")
+            for engine in ENGINES:
+                x = r[engine]
+                vs_duck = f"{x['run_s'] / duck['run_s']:.1f}x" if engine != "duckdb" else ""
+                lines.append(
+                    f"| {rows:,} | {mb:.0f} | {LABELS[engine]} | {x['run_s']:.2f} | "
+                    f"{' / '.join(f'{s:.1f}' for s in x['each_run_s'])} | {x['wall_s']:.2f} | {x['cpu_s']:.1f} | "
+                    f"{mb / x['run_s']:.1f} | "
+                    f"{rows / x['run_s']:,.0f} | {x['peak_rss'] / 1e9:.2f} GB | {vs_duck} |"
+                )
+            same_as_baseline = all(base[k] == now[k] for k in OUTCOME_KEYS)
+            moved = reason_moves(base["quarantined_by_reason"], now["quarantined_by_reason"])
             lines.append(
-                f"| {rows:,} | {mb:.0f} | {name} | {r['run_s']:.2f} | {r['wall_s']:.2f} | {mb / r['run_s']:.1f} | "
-                f"{rows / r['run_s']:,.0f} | {r['peak_rss'] / 1e9:.2f} GB | "
-                f"{f'{ratio:.1f}x' if r is spark else ''} |"
+                f"| | | outcomes | valid {now['rows_valid']:,}, quarantined {now['rows_quarantined']:,} "
+                f"{now['quarantined_by_reason']} (identical now in Spark and DuckDB, with the same coerced, "
+                f"out-of-range, unparsed and unknown-enum counts, rows per partition and timestamp readings; as the "
+                f"generator injected; "
+                + ("identical to the baseline's" if same_as_baseline else f"NOT identical to the baseline's: {moved}")
+                + ") | | | | | | | |"
             )
-        phases.append(f"- {rows:,} rows, Spark phases (s): {spark['timings']}; Spark session start "
-                      f"{spark['session_s']:.1f} s; DuckDB phases (s): {duck['timings']}")
-        lines.append(f"| | | outcomes | valid {spark['rows_valid']:,}, quarantined {spark['rows_quarantined']:,} "
-                     f"{spark['quarantined_by_reason']} (identical in both, and as the generator injected) | | | | | |")
-    return "\n".join([*lines, "", "Where the time goes:", "", *phases, ""])
+            ratio = now["run_s"] / base["run_s"]
+            target = f" (target at most {TARGET:.2f} at 1M rows: {'met' if ratio <= TARGET else 'NOT met'})"
+            loads = " / ".join(f"{run['load']:.1f}" for i in range(repeats) for run in (runs[e][i] for e in ENGINES))
+            checks.append(
+                f"- {rows:,} rows: now / baseline `run()` = {now['run_s']:.2f} / {base['run_s']:.2f} s = {ratio:.3f}"
+                + (target if rows >= 1_000_000 else " (no target)")
+                + f"; process wall {now['wall_s'] / base['wall_s']:.3f}, process CPU "
+                f"{now['cpu_s'] / base['cpu_s']:.3f}; outcome counts "
+                + ("equal to the baseline's" if same_as_baseline else "differ from the baseline's")
+                + f"; load average (1 min) at each run's start: {loads}"
+            )
+            for engine in ENGINES:
+                x = r[engine]
+                session = f"; session start {x['session_s']:.1f} s" if "session_s" in x else ""
+                phases.append(f"- {rows:,} rows, {LABELS[engine]} (median run) phases (s): {x['timings']}{session}")
+    return "\n".join([*lines, "", "Now against the baseline (issue 11):", "", *checks, "", "Where the time goes:", "",
+                      *phases, ""])
 
 
 if __name__ == "__main__":
