@@ -296,15 +296,21 @@ def resolve_overlay(doc: dict[str, Any], path: Path, depth: int = 0) -> dict[str
 
 
 def merge_overlay(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
-    """An overlay's columns add to the base's: its aliases come first (they win a preference contest), its other
-    keys replace the base's, a column the base lacks is added. Any other top-level key replaces the base's;
-    `extends` and `unassigned` (the headers `inspect` found unmapped, a note for the user) are not contract."""
+    """An overlay's columns add to the base's: its aliases come first (they win a preference contest), an enum's
+    `values` add synonyms to the base's canonical values (a new canonical value is added), its other keys
+    replace the base's, a column the base lacks is added. Any other top-level key replaces the base's; `extends`
+    and `unassigned` (the headers `inspect` found unmapped, a note for the user) are not contract."""
     merged = {k: v for k, v in base.items() if k != "extends"}
     columns = {name: dict(spec or {}) for name, spec in (base.get("columns") or {}).items()}
     for name, spec in (overlay.get("columns") or {}).items():
         spec = dict(spec or {})
         current = columns.setdefault(name, {})
         aliases = [*spec.pop("aliases", []), *current.get("aliases", [])]
+        if isinstance(spec.get("values"), dict) and isinstance(current.get("values"), dict):
+            values = {k: list(v or []) for k, v in current["values"].items()}
+            for canonical, synonyms in spec.pop("values").items():
+                values[canonical] = list(dict.fromkeys([*values.get(canonical, []), *(synonyms or [])]))
+            current["values"] = values
         current.update(spec)
         if aliases:
             current["aliases"] = list(dict.fromkeys(aliases))

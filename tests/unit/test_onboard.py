@@ -111,3 +111,41 @@ def test_preview_runs_the_glue_job_on_the_sample(tmp_path, spark):
     preview = doc["preview"]
     assert (preview["rows_read"], preview["rows_valid"], preview["rows_quarantined"]) == (3, 2, 1)
     assert preview["quarantined_by_reason"] == {"missing_required:created_at": 1}
+
+
+def test_a_refused_export_gets_an_overlay_that_makes_it_map(tmp_path, capsys):
+    # GIVEN an export whose headers the contract does not know (a new user's tool), priorities Sev1..Sev4
+    path = tmp_path / "legacy.csv"
+    path.write_text("Ref,Opened On,Headline,Urgency\nL-1,2024-03-01 10:00,printer,Sev1\n")
+    overlay_path = tmp_path / "legacy.yaml"
+    # WHEN it is inspected with --write-contract: refused, and the overlay is written all the same
+    assert cli.main(["inspect", str(path), "--no-preview", "--write-contract", str(overlay_path)]) == 1
+    out = capsys.readouterr().out
+    assert "REFUSED" in out and "--write-contract" in out and f"contract overlay written to {overlay_path}" in out
+    overlay = overlay_path.read_text()
+    assert all(f'  - "{h}"' in overlay for h in ("Ref", "Opened On", "Headline", "Urgency"))
+    assert "Required and not found yet: ticket_id, created_at." in overlay
+    # THEN assigning the headers (and the priority synonyms) in it makes the file map
+    edited = (overlay.replace("  ticket_id: {aliases: []}", '  ticket_id: {aliases: ["Ref"]}')
+              .replace("  created_at: {aliases: []}", '  created_at: {aliases: ["Opened On"]}')
+              .replace("  priority: {aliases: []}",
+                       '  priority: {aliases: ["Urgency"], values: {urgent: [sev1], low: [sev4]}}'))
+    overlay_path.write_text(edited)
+    contract = load_contract(overlay_path)
+    assert map_headers(["Ref", "Opened On", "Headline", "Urgency"], contract).canonical == {
+        "Ref": "ticket_id", "Opened On": "created_at", "Urgency": "priority"}  # Headline stays in `extra`
+    # an enum's values add synonyms to the base's, they do not replace them
+    priority = contract.columns["priority"]
+    assert priority.enum_value("Sev1") == "urgent" and priority.enum_value("p4") == "low"
+    assert set(priority.values) == set(CONTRACT.columns["priority"].values)
+    assert cli.main(["inspect", str(path), "--no-preview", "--contract", str(overlay_path)]) == 0
+
+
+@pytest.mark.spark
+def test_preview_says_when_validation_would_fail_on_enum_values(tmp_path, spark, capsys):
+    path = tmp_path / "sev.csv"
+    path.write_text("Ticket ID,Created At,Priority,Status\nS-1,2024-03-01,Sev1,open\nS-2,2024-03-02,high,triage\n")
+    assert cli.main(["inspect", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "priority: 1 values outside the contract's set ['sev1']: validation would FAIL (DataQualityError)" in out
+    assert "status: 1 values outside the contract's set ['triage']: kept, reported as a warning" in out

@@ -43,7 +43,7 @@ def main(args: argparse.Namespace) -> int:
         print(str(err), file=sys.stderr)
         return 2
     print(json.dumps(doc, indent=2, default=str, ensure_ascii=False) if args.json else "\n".join(text_report(doc)))
-    if args.write_contract and not doc["problems"]:
+    if args.write_contract and "dialect" in doc:  # a refused file's headers are what the overlay is for
         base = str(Path(contract_path).resolve()) if contract_path else str(DEFAULT_CONTRACT_PATH)
         try:
             args.write_contract.write_text(contract_overlay(doc, base, contract), encoding="utf-8")

@@ -37,7 +37,9 @@ class Progress:
             text = f"-> {event['stateEnteredEventDetails']['name']}"
         elif kind == "TaskFailed":
             d = event.get("taskFailedEventDetails", {})
-            text = f"   failed: {readable_cause(str(d.get('cause', '')))[:200]}"
+            # One attempt: the definition's Retry may try again (the next line says what happened).
+            text = (f"   attempt failed ({d.get('error', '?')}), retried if the definition allows: "
+                    f"{readable_cause(str(d.get('cause', '')))[:200]}")
         elif kind in ("ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"):
             text = f"== {kind.removeprefix('Execution').upper()}"
         if text:

@@ -121,7 +121,14 @@ def preview(sample_text: str, dialect: Dialect, contract_path: str | None, workd
     report = run(local_session(), args, load_contract(contract_path))
     keys = ("rows_read", "rows_valid", "rows_quarantined", "quarantined_by_reason", "duplicates_superseded",
             "nulls_coerced", "out_of_range", "unparsed_values", "timestamp_formats")
-    return {k: report[k] for k in keys if k in report}
+    out = {k: report[k] for k in keys if k in report}
+    # Values outside an enum's set: a warning, or (severity error, e.g. priority) a DataQualityError at validation.
+    severity = {e.column: e.severity for e in load_contract(contract_path).expectations if e.type == "in_set"}
+    out["unknown_enum_values"] = {
+        name: {**v, "severity": severity.get(name, "none")}
+        for name, v in report.get("unknown_enum_values", {}).items() if v.get("count")
+    }
+    return out
 
 
 def inspect_export(target: str, contract: Contract, contract_path: str | None = None,
@@ -144,6 +151,8 @@ def inspect_export(target: str, contract: Contract, contract_path: str | None = 
         mapping = map_headers(dialect.headers, contract)
     except SchemaError as err:
         doc["problems"] = list(getattr(err, "problems", None) or [str(err)])
+        doc["missing_required"] = [c for c in contract.required
+                                   if any(p.startswith(f"missing required column {c!r}") for p in doc["problems"])]
         return doc
     doc.update(mapping.to_dict())
     text = head.data.decode(verdict.read_as, errors="replace").lstrip("\ufeff")
@@ -158,13 +167,20 @@ def inspect_export(target: str, contract: Contract, contract_path: str | None = 
 
 def contract_overlay(doc: dict[str, Any], base_contract: str, contract: Contract) -> str:
     """A contract overlay (YAML) for the file inspected: `extends` the contract used, every field with an empty
-    `aliases` list, and the unmapped headers listed for the user to move into the field they fill."""
-    unmapped = [c["header"] for c in doc.get("columns", []) if c["field"] is None]
+    `aliases` list, and the unmapped headers listed for the user to move into the field they fill (all of the
+    file's headers when the base contract maps none of its required fields)."""
+    if "columns" in doc:
+        unmapped = [c["header"] for c in doc["columns"] if c["field"] is None]
+    else:  # refused: no mapping was made
+        unmapped = list(doc.get("dialect", {}).get("headers", []))
+    missing = doc.get("missing_required") or []
     lines = [
         f"# Contract overlay written by `ticketflow inspect` for {doc['source']}.",
         "# Each header below `unassigned` fills no field yet: its values are kept in the `extra` map column. To map",
         "# one, add it to the `aliases` of the field it fills (aliases here come before the base contract's).",
-        f"# Then: ticketflow run FILE --contract {'<this file>'}",
+        *([f"# Required and not found yet: {', '.join(missing)}."] if missing else []),
+        "# An enum's values take more synonyms the same way, e.g. priority: {values: {urgent: [sev1], low: [sev4]}}.",
+        f"# Then: ticketflow inspect FILE --contract {'<this file>'}, and ticketflow run FILE --contract <this file>",
         yaml.safe_dump({"extends": base_contract}, allow_unicode=True).strip(),
         "columns:",
     ]
@@ -191,6 +207,8 @@ def text_report(doc: dict[str, Any]) -> list[str]:
     if doc["problems"]:
         lines.append("  REFUSED: the inspect step would fail with SchemaError:")
         lines += [f"    - {p}" for p in doc["problems"]]
+        lines.append("  to map this export: --write-contract OVERLAY.yaml writes an overlay to fill in; then run with "
+                     "--contract OVERLAY.yaml")
         return lines
     lines.append(f"  profile       {doc.get('profile') or 'none (the base contract)'}")
     lines.append("  columns:")
@@ -218,4 +236,9 @@ def text_report(doc: dict[str, Any]) -> list[str]:
                      f"{p['rows_quarantined']:,} quarantined")
         for reason, count in p.get("quarantined_by_reason", {}).items():
             lines.append(f"    {reason}: {count:,}")
+        for column, u in p.get("unknown_enum_values", {}).items():
+            effect = ("validation would FAIL (DataQualityError)" if u["severity"] == "error"
+                      else "kept, reported as a warning")
+            lines.append(f"    {column}: {u['count']:,} values outside the contract's set {u['values'][:10]}: "
+                         f"{effect}; add them as synonyms in an overlay (--write-contract)")
     return lines
