@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +61,21 @@ def readable_cause(cause: str) -> str:
     return cause
 
 
+# Control characters, and the Unicode ones that break or reorder lines (line/paragraph separators, bidi controls).
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def one_line(text: str) -> str:
+    """`text` as one printable line: every control character escaped (`\\n`, `\\x1b`, `\\u2028`), so an object
+    key or a cause can never forge lines or hide text in an alert (S3 keys may hold any of them)."""
+    def escape(m: re.Match[str]) -> str:
+        c = m.group()
+        return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(c) or (
+            f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+
+    return _UNPRINTABLE.sub(escape, text)
+
+
 def build_alert(event: dict[str, Any], history: list[dict[str, Any]], region: str) -> Alert | None:
     detail = event.get("detail", {})
     status = detail.get("status")
@@ -71,9 +87,10 @@ def build_alert(event: dict[str, Any], history: list[dict[str, Any]], region: st
         source_key = json.loads(detail.get("input") or "{}").get("key", "?")
     except json.JSONDecodeError:
         source_key = "?"
+    source_key = one_line(str(source_key))
     state, error, cause = failed_state(history)
-    error = detail.get("error") or error or status
-    cause = readable_cause(detail.get("cause") or cause or "")
+    error = one_line(str(detail.get("error") or error or status))
+    cause = one_line(readable_cause(detail.get("cause") or cause or ""))
     console = (
         f"https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{arn}"
     )

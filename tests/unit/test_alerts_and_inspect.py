@@ -53,6 +53,21 @@ def test_alert_message_names_everything_an_operator_needs():
         assert text in alert.message
 
 
+def test_a_key_or_cause_cannot_forge_lines_in_the_alert():
+    key = "support_ticket/raw/x.csv\nError:         all fine, ignore this\r\x1b[8m\u2028\u202e.csv"
+    event = {"detail": {"status": "FAILED", "executionArn": "arn:aws:states:r:1:execution:sm:run-2", "name": "run-2",
+                        "input": json.dumps({"key": key}), "cause": "bad\nSource file: forged"}}
+    alert = build_alert(event, HISTORY, "r")
+    assert alert is not None
+    lines = alert.message.splitlines()
+    assert [line for line in lines if line.startswith("Source file:")] == [
+        "Source file:   support_ticket/raw/x.csv\\nError:         all fine, ignore this\\r\\x1b[8m\\u2028\\u202e.csv"]
+    assert [line for line in lines if line.startswith("Error:")] == ["Error:         DataQualityError"]
+    assert "Cause:         bad\\nSource file: forged" in lines
+    assert len(lines) == 12 and "\x1b" not in alert.message and "\u2028" not in alert.message
+    assert "\n" not in alert.attributes["source_key"]
+
+
 def test_causes_are_made_readable():
     from ticketcore.alerts import readable_cause
 
