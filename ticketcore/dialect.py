@@ -356,12 +356,20 @@ def detect_dialect(head: bytes) -> Dialect:
     reader = csv_reader(body, delimiter)
     headers = [h.strip() for h in next(reader)]
     header_lines = reader.line_num  # a quoted header cell may span lines
+    sniffed = list(islice(reader, SNIFF_RECORDS))
+    if len(head) >= HEAD_BYTES and not sniffed and not body.endswith(("\n", "\r")):
+        # The head is full and the header row has not ended: its columns beyond the head are unknown.
+        raise SchemaError(
+            f"header row too long: it does not end within the first {HEAD_BYTES // 1024} KiB ({len(headers):,} "
+            f"columns so far); at most {MAX_COLUMNS:,} columns are supported (split the export into narrower files "
+            "or drop unused columns)"
+        )
     if len(headers) > MAX_COLUMNS:
         raise SchemaError(
             f"too many columns: the header has {len(headers):,} columns; at most {MAX_COLUMNS:,} are supported "
             "(split the export into narrower files or drop unused columns)"
         )
-    trailing = trailing_field_count(headers, islice(reader, SNIFF_RECORDS))
+    trailing = trailing_field_count(headers, iter(sniffed))
     while len(headers) > 1 and headers[-1] == "":
         headers.pop()
     found = scan(body, delimiter)

@@ -135,6 +135,17 @@ def test_too_many_columns_is_a_schema_error_naming_the_count_and_the_limit():
     assert len(detect_dialect(",".join(f"c{i}" for i in range(MAX_COLUMNS)).encode() + b"\n").headers) == MAX_COLUMNS
 
 
+def test_a_header_row_longer_than_the_head_is_refused_not_cut():
+    from ticketcore.dialect import HEAD_BYTES
+
+    data = (",".join(f"column_{i}" for i in range(100_000)) + "\n1,2\n").encode()
+    with pytest.raises(SchemaError, match=r"header row too long: it does not end within the first 256 KiB \(2[0-9,]+ "
+                                          r"columns so far\); at most 2,000"):
+        detect_dialect(data[:HEAD_BYTES])
+    # a whole file that is one header line without a line end is not cut: it is all there
+    assert detect_dialect(b"a,b,c").headers == ["a", "b", "c"]
+
+
 def test_a_file_of_only_a_sep_line_has_no_header():
     with pytest.raises(SchemaError, match="no header line"):
         detect_dialect(b"sep=;\r\n\r\n")
