@@ -87,6 +87,7 @@ class PipelineStack(Stack):
             topic=self.alerts.topic,
             state_machine=state_machine,
             trigger=self.ingestion.trigger.function,
+            notify=self.alerts.notify.function,
             failed_events=self.ingestion.failed_events,
             undelivered_alerts=self.alerts.undelivered,
             job_name=self.etl.job_name,

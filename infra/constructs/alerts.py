@@ -3,11 +3,12 @@ notify Lambda) and by CloudWatch alarms (infra/constructs/monitoring.py)."""
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
@@ -38,17 +39,35 @@ class Alerts(Construct):
         self.key = kms.Key(
             self, "TopicKey", description="ticketflow: encrypts the alert topic", enable_key_rotation=True
         )
-        # CloudWatch alarm actions publish to the encrypted topic as the CloudWatch service.
+        stack = Stack.of(self)
+        # CloudWatch alarm actions publish to the encrypted topic as the CloudWatch service: only this
+        # account's alarms (the confused-deputy conditions AWS recommends for service principals).
+        alarms_of_this_account = {
+            "StringEquals": {"aws:SourceAccount": stack.account},
+            "ArnLike": {"aws:SourceArn": f"arn:{stack.partition}:cloudwatch:{stack.region}:{stack.account}:alarm:*"},
+        }
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
+                sid="CloudWatchAlarmsEncryptAlerts",
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
                 actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                resources=["*"],
+                resources=["*"],  # a key policy's resource is the key itself
+                conditions=alarms_of_this_account,
             )
         )
         # Where people (and tools) subscribe to pipeline failures.
         self.topic = sns.Topic(
             self, "Topic", display_name="ticketflow alerts", master_key=self.key, enforce_ssl=True
+        )
+        # The topic policy `enforce_ssl` creates allows no service: the alarms need their own allow.
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions=alarms_of_this_account,
+            )
         )
         if alert_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(alert_email))
@@ -72,13 +91,19 @@ class Alerts(Construct):
         # The message names the failed state and its error, read from the execution's history.
         state_machine.grant_execution(self.notify.function, "states:GetExecutionHistory")
 
-        # Events EventBridge could not deliver to the notify function after its retries.
+        # Events EventBridge could not deliver to the notify function after its retries, and events notify
+        # failed on (its asynchronous invocation's failure destination): an alert that did not go out is kept.
         self.undelivered = sqs.Queue(
             self,
             "UndeliveredAlerts",
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             retention_period=Duration.days(14),
+        )
+        self.notify.function.configure_async_invoke(
+            on_failure=destinations.SqsDestination(self.undelivered),
+            retry_attempts=2,
+            max_event_age=Duration.hours(6),
         )
 
         # The alert path that keeps redrive possible: no Catch -> Fail in the definition, a rule instead.

@@ -25,6 +25,7 @@ class Monitoring(Construct):
         topic: sns.ITopic,
         state_machine: sfn.StateMachine,
         trigger: lambda_.IFunction,
+        notify: lambda_.IFunction,
         failed_events: sqs.IQueue,
         undelivered_alerts: sqs.IQueue,
         job_name: str,
@@ -79,13 +80,20 @@ class Monitoring(Construct):
                 ),
                 "ticketflow: S3 events the trigger could not handle are waiting in the failed-events queue",
             ),
-            # Alerts EventBridge could not hand to the notify function.
+            # The notify function failed: the alert of an execution may not have gone out (its event waits in
+            # the undelivered-alerts queue, alarmed below).
+            at_least_one(
+                "NotifyErrors",
+                notify.metric_errors(period=PERIOD, statistic="Sum"),
+                "ticketflow: the notify function failed to send a failure alert (see UndeliveredAlerts)",
+            ),
+            # Alerts EventBridge could not hand to the notify function, or that notify failed on.
             at_least_one(
                 "UndeliveredAlertsWaiting",
                 undelivered_alerts.metric_approximate_number_of_messages_visible(
                     period=PERIOD, statistic="Maximum"
                 ),
-                "ticketflow: failure alerts could not be delivered to the notify function",
+                "ticketflow: failure alerts could not be delivered to, or sent by, the notify function",
             ),
             # The trigger's count of objects under raw/ that started no execution (not a CSV upload, empty).
             at_least_one(

@@ -516,6 +516,39 @@ def test_alarms_publish_to_the_alert_topic(synth: Synth) -> None:
         assert alarm["Threshold"] == 1 and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
 
 
+def test_alerts_can_arrive_by_both_paths(synth: Synth, template: Template) -> None:
+    stack = synth.stack
+    topic = synth.logical_id(stack.alerts.topic)
+    account, region = stack.account, stack.region
+    this_account = {"StringEquals": {"aws:SourceAccount": account},
+                    "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:{region}:{account}:alarm:*"}}
+    # The topic's policy (enforce_ssl makes one) allows this account's CloudWatch alarms to publish...
+    template.has_resource_properties("AWS::SNS::TopicPolicy", {
+        "Topics": [{"Ref": topic}],
+        "PolicyDocument": {"Statement": Match.array_with([Match.object_like({
+            "Sid": "CloudWatchAlarmsPublish", "Effect": "Allow", "Action": "sns:Publish",
+            "Principal": {"Service": "cloudwatch.amazonaws.com"}, "Condition": this_account,
+        })])},
+    })
+    # ...and to use the topic's key, under the same conditions.
+    key = synth.resources[synth.logical_id(stack.alerts.key)]["Properties"]["KeyPolicy"]["Statement"]
+    [cloudwatch] = [s for s in key if s.get("Sid") == "CloudWatchAlarmsEncryptAlerts"]
+    assert cloudwatch["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert cloudwatch["Condition"] == this_account
+    # The notify function's failures land in the undelivered-alerts queue, which is alarmed, and so are its errors.
+    queue = synth.logical_id(stack.alerts.undelivered)
+    template.has_resource_properties("AWS::Lambda::EventInvokeConfig", {
+        "FunctionName": {"Ref": synth.logical_id(stack.alerts.notify.function)},
+        "DestinationConfig": {"OnFailure": {"Destination": {"Fn::GetAtt": [queue, "Arn"]}}},
+        "MaximumRetryAttempts": 2,
+    })
+    alarms = synth.of_type("AWS::CloudWatch::Alarm").values()
+    notify_errors = [a for a in alarms if a["MetricName"] == "Errors"
+                     and a["Dimensions"] == [{"Name": "FunctionName",
+                                              "Value": {"Ref": synth.logical_id(stack.alerts.notify.function)}}]]
+    assert len(notify_errors) == 1 and notify_errors[0]["AlarmActions"] == [{"Ref": topic}]
+
+
 def test_dashboard_shows_glue_time_and_row_metrics(synth: Synth) -> None:
     body = json.dumps(synth.only("AWS::CloudWatch::Dashboard")["DashboardBody"])
     for needle in (
