@@ -239,7 +239,7 @@ def special_key() -> bytes:
 
 
 def dotdot_key() -> bytes:
-    """Uploaded under a key with `..` segments (see expected.yaml)."""
+    """Uploaded under a key with `..` segments: a name like any other (see expected.yaml)."""
     return text(clean("DD", 2)).encode()
 
 
