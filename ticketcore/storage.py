@@ -150,34 +150,49 @@ class LocalStorage:
 
     def snapshot(self, key: str) -> ObjectHead:
         """Record the object's current bytes as a version (for files put straight into the bucket directory,
-        which `ticketflow watch` picks up): the latest version when the file is unchanged since."""
+        which `ticketflow watch` picks up), leaving the file itself untouched (its mtime is the watch's
+        signature): the latest version when the file is unchanged since."""
         current = self.path(key)
         if not current.is_file():
             raise ObjectMissingError(f"no object at that key ({len(key)} characters)")
         latest = self._latest(key)
         if latest is not None:
             return latest
-        tmp = current.with_name(f".{current.name}.snapshot")
-        shutil.copyfile(current, tmp)
-        return self._commit(key, tmp, current)
+        before = current.stat()
+        head = self._add_version(key, current)
+        after = current.stat()
+        if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
+            raise ObjectMissingError("the file changed while its version was recorded: try again once it settles")
+        self._point_latest(key, head.version_id, current)
+        return head
+
+    def _add_version(self, key: str, source: Path) -> ObjectHead:
+        """A copy of `source` as a new version of `key` (a copy, not a link: a version never changes, even when
+        the bucket file is rewritten in place)."""
+        version_id = f"{time.time_ns():x}.{uuid.uuid4().hex[:12]}"
+        vdir = self._version_dir(key)
+        vdir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, vdir / f".{version_id}.tmp")
+        etag = _md5_etag(vdir / f".{version_id}.tmp")
+        (vdir / f".{version_id}.etag").write_text(etag)
+        size = (vdir / f".{version_id}.tmp").stat().st_size
+        os.replace(vdir / f".{version_id}.tmp", vdir / version_id)
+        return ObjectHead(key, size, etag, version_id)
+
+    def _point_latest(self, key: str, version_id: str, target: Path) -> None:
+        st = target.stat()
+        pointer = {"version_id": version_id, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+        (self._version_dir(key) / ".latest").write_text(json.dumps(pointer))
 
     def _commit(self, key: str, tmp: Path, target: Path) -> ObjectHead:
-        etag, size = _md5_etag(tmp), tmp.stat().st_size
-        version_id = ""
-        if self.versioned(key):
-            # A copy, not a link: a version never changes, even when the file is rewritten in place.
-            version_id = f"{time.time_ns():x}.{uuid.uuid4().hex[:12]}"
-            vdir = self._version_dir(key)
-            vdir.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(tmp, vdir / f".{version_id}.tmp")
-            os.replace(vdir / f".{version_id}.tmp", vdir / version_id)
-            (vdir / f".{version_id}.etag").write_text(etag)
+        if not self.versioned(key):
+            etag, size = _md5_etag(tmp), tmp.stat().st_size
+            os.replace(tmp, target)
+            return ObjectHead(key, size, etag, "")
+        head = self._add_version(key, tmp)
         os.replace(tmp, target)
-        if version_id:
-            st = target.stat()
-            pointer = {"version_id": version_id, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-            (self._version_dir(key) / ".latest").write_text(json.dumps(pointer))
-        return ObjectHead(key, size, etag, version_id)
+        self._point_latest(key, head.version_id, target)
+        return head
 
     def _latest(self, key: str) -> ObjectHead | None:
         """The latest version, if the bucket file is still the one it recorded (same size and mtime)."""

@@ -86,7 +86,9 @@ def test_snapshot_versions_a_file_put_into_the_directory(tmp_path):
     key = "support_ticket/raw/dropped.csv"
     s.path(key).parent.mkdir(parents=True)
     s.path(key).write_bytes(b"a")
+    mtime = s.path(key).stat().st_mtime_ns
     v1 = s.snapshot(key)
+    assert s.path(key).stat().st_mtime_ns == mtime  # the file is left alone (its mtime is the watch's signature)
     assert s.snapshot(key) == v1  # unchanged bytes: the same version
     s.path(key).write_bytes(b"bb")  # rewritten in place
     v2 = s.snapshot(key)
