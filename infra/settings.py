@@ -58,6 +58,8 @@ class Settings:
     glue_max_concurrent_runs: int
     log_retention_days: int
     staging_expiry_days: int
+    quarantine_expiry_days: int  # quarantined rows (customer data) and the run's reports
+    raw_version_expiry_days: int  # replaced or deleted upload versions (noncurrent versions)
     create_athena: bool
     validate_memory_mb: int
     validate_timeout_seconds: int
@@ -75,6 +77,8 @@ class Settings:
             glue_max_concurrent_runs=ctx.integer("glue_max_concurrent_runs"),
             log_retention_days=ctx.integer("log_retention_days"),
             staging_expiry_days=ctx.integer("staging_expiry_days"),
+            quarantine_expiry_days=ctx.integer("quarantine_expiry_days"),
+            raw_version_expiry_days=ctx.integer("raw_version_expiry_days"),
             create_athena=ctx.flag("create_athena"),
             validate_memory_mb=ctx.integer("validate_memory_mb"),
             validate_timeout_seconds=ctx.integer("validate_timeout_seconds"),
@@ -102,6 +106,10 @@ class Settings:
             problems.append(f"log_retention_days must be one of {LOG_RETENTION_DAYS}")
         if self.staging_expiry_days < 1:
             problems.append("staging_expiry_days must be at least 1")
+        if self.quarantine_expiry_days < self.staging_expiry_days:
+            problems.append("quarantine_expiry_days must be at least staging_expiry_days (a redrive needs both)")
+        if self.raw_version_expiry_days < 1:
+            problems.append("raw_version_expiry_days must be at least 1")
         if not 128 <= self.validate_memory_mb <= 10240:
             problems.append("validate_memory_mb must be between 128 and 10240")
         if not 1 <= self.validate_timeout_seconds <= 900:

@@ -33,6 +33,8 @@ class PipelineStack(Stack):
             "Storage",
             bucket_name=settings.bucket_name,
             staging_expiry_days=settings.staging_expiry_days,
+            quarantine_expiry_days=settings.quarantine_expiry_days,
+            noncurrent_expiry_days=settings.raw_version_expiry_days,
         )
         self.layers = SharedLayers(self, "Layers")
         self.etl = EtlJob(

@@ -53,6 +53,7 @@ class Storage(Construct):
         *,
         bucket_name: str | None,
         staging_expiry_days: int,
+        quarantine_expiry_days: int = 90,
         noncurrent_expiry_days: int = 30,
         athena_results_expiry_days: int = 30,
         access_log_expiry_days: int = 365,
@@ -107,6 +108,18 @@ class Storage(Construct):
                     id="ExpireLanding",
                     prefix=LANDING_PREFIX,
                     expiration=Duration.days(staging_expiry_days),
+                ),
+                # Quarantined rows hold customer data; reports hold examples of bad values: kept long enough
+                # to fix and re-run a file, then gone.
+                s3.LifecycleRule(
+                    id="ExpireQuarantine",
+                    prefix=QUARANTINE_PREFIX,
+                    expiration=Duration.days(quarantine_expiry_days),
+                ),
+                s3.LifecycleRule(
+                    id="ExpireReports",
+                    prefix=REPORTS_PREFIX,
+                    expiration=Duration.days(quarantine_expiry_days),
                 ),
                 s3.LifecycleRule(
                     id="ExpireAthenaResults",

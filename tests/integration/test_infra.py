@@ -460,6 +460,13 @@ def test_data_bucket_lifecycle(template: Template) -> None:
                         Match.object_like(  # inspect's landing copies live as long as staging
                             {"Prefix": "support_ticket/landing/", "ExpirationInDays": 7, "Status": "Enabled"}
                         ),
+                        # Quarantined rows and reports (examples of bad values): 90 days by default.
+                        Match.object_like(
+                            {"Prefix": "support_ticket/quarantine/", "ExpirationInDays": 90, "Status": "Enabled"}
+                        ),
+                        Match.object_like(
+                            {"Prefix": "support_ticket/reports/", "ExpirationInDays": 90, "Status": "Enabled"}
+                        ),
                         Match.object_like({"NoncurrentVersionExpiration": {"NoncurrentDays": 30}}),
                     ]
                 )
@@ -697,6 +704,7 @@ def test_settings_parse_cli_strings_and_reject_bad_values() -> None:
     def settings(**overrides: Any) -> Settings:
         return Settings.from_node(cdk.App(context={**cdk_json_context(), **overrides}).node)
 
+    assert (settings().quarantine_expiry_days, settings().raw_version_expiry_days) == (90, 30)
     parsed = settings(glue_workers="4", create_athena="false", alert_email="ops@example.com", bucket_name="")
     assert (parsed.glue_workers, parsed.create_athena, parsed.alert_email, parsed.bucket_name) == (
         4,
@@ -711,6 +719,8 @@ def test_settings_parse_cli_strings_and_reject_bad_values() -> None:
         {"validate_timeout_seconds": 901},
         {"alert_email": "nobody"},
         {"create_athena": "maybe"},
+        {"quarantine_expiry_days": 3},  # shorter than staging: a redrive would find its reports gone
+        {"raw_version_expiry_days": 0},
     ):
         with pytest.raises(SettingsError):
             settings(**bad)
