@@ -71,8 +71,7 @@ def main(source: str) -> None:
     evidence: dict[str, Any] = {}
 
     def infer() -> None:
-        row = base.agg(F.count(F.lit(1)), *tx.timestamp_evidence_aggs([tx.value(c) for c in ts_cols])).first()
-        evidence.update(row.asDict() if row else {})
+        evidence.update(tx.timestamp_evidence(base, [tx.value(c) for c in ts_cols]))
 
     timed("timestamp evidence (one aggregation over the cache)", infer)
     formats = {c: choose_format(c, tx.evidence_from_row(evidence, tx.value(c)), contract.timestamps)

@@ -363,6 +363,10 @@ def configure(spark: SparkSession) -> None:
     # The typing stage is wide: its generated methods exceed HotSpot's 8000-byte limit for JIT compilation and
     # would run interpreted. At this limit Spark falls back to per-expression code for such stages instead.
     spark.conf.set("spark.sql.codegen.hugeMethodLimit", "8000")
+    # Spark compiles no plan node whose rows have more than 100 fields (nested ones counted): the typing's last
+    # projections carry the raw, trimmed, typed and flag columns and the timestamp parts, about 150 for a
+    # 16-column file, and ran interpreted. Wider files still fall back (the limit above guards the methods).
+    spark.conf.set("spark.sql.codegen.maxFields", "400")
 
 
 def read_source(spark: SparkSession, uri: str, dialect: Dialect, mapping: HeaderMapping) -> DataFrame:
@@ -448,10 +452,7 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
     base = tx.blank_missing(indexed, contract).persist()
 
     ts_cols = [c.name for c in contract.columns_of_type("timestamp") if tx.value(c.name) in base.columns]
-    evidence_row = base.agg(
-        F.count(F.lit(1)).alias("__rows"), *tx.timestamp_evidence_aggs([tx.value(c) for c in ts_cols])
-    ).first()
-    evidence = evidence_row.asDict() if evidence_row else {}
+    evidence = tx.timestamp_evidence(base, [tx.value(c) for c in ts_cols])
     rows_read = int(evidence.get("__rows") or 0)
     formats = {
         c: choose_format(c, tx.evidence_from_row(evidence, tx.value(c)), contract.timestamps) for c in ts_cols

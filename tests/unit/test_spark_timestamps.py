@@ -128,8 +128,9 @@ def test_evidence_aggregation_equals_evidence_of(configured):
     df = configured.createDataFrame([(v,) for v in values], "v string")
     v = F.trim(F.col("v"))
     df = df.select(F.when(v != "", v).alias("v"))
-    row = df.agg(*tx.timestamp_evidence_aggs(["v"])).first()
-    assert tx.evidence_from_row(row.asDict(), "v") == evidence_of(values)
+    row = tx.timestamp_evidence(df, ["v"])
+    assert row["__rows"] == len(values)
+    assert tx.evidence_from_row(row, "v") == evidence_of(values)
 
 
 def typed_frame(spark, rows: list[tuple[str, str, str]]):
