@@ -22,6 +22,7 @@ from infra.constructs.storage import (
     REPORTS_PREFIX,
     SKIPPED_PREFIX,
     STAGING_PREFIX,
+    VALIDATION_PREFIX,
     objects,
 )
 
@@ -34,9 +35,9 @@ XRAY = (
     "permissions, so AWS requires Resource '*' (added by CDK for Tracing.ACTIVE / tracingEnabled)."
 )
 S3_PREFIX_GRANTS = (
-    "Prefix-scoped bucket grants (bucket.grant_*(role, '<prefix>*')): object keys are per upload/run, so the "
-    "resource is every object under the one prefix this role needs; the action wildcards are CDK's read "
-    "(s3:GetObject*, s3:GetBucket*, s3:List*) and write (s3:DeleteObject*, s3:Abort*) action groups."
+    "Prefix-scoped object grants (Storage.grant_prefix(role, '<prefix>', ...)): object keys are per "
+    "upload/run, so the resource is every object under the one prefix this role needs, with named actions "
+    "only (never s3:DeleteObjectVersion); s3:ListBucket is limited to that prefix by an s3:prefix condition."
 )
 KMS_GRANTS = (
     "KMS grants made by CDK with the bucket/topic grants: kms:GenerateDataKey* and kms:ReEncrypt* on the one "
@@ -103,18 +104,14 @@ def _prefix_findings(stack: PipelineStack, *prefixes: str) -> list[str]:
 
 
 def apply(stack: PipelineStack) -> None:
-    s3_actions = [
-        f"Action::{a}"
-        for a in ("s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*", "s3:Abort*")
-    ]
     kms_actions = ["Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*"]
 
     # Lambda functions: X-Ray everywhere, plus exactly the bucket prefixes each one is granted.
     prefixes_of = {
         stack.ingestion.trigger: (SKIPPED_PREFIX,),  # the records of skipped uploads
         stack.steps.inspect: (RAW_PREFIX, LANDING_PREFIX),  # reads an upload's version, writes its landing copy
-        stack.validation.validate: (STAGING_PREFIX, REPORTS_PREFIX),
-        stack.steps.publish: (STAGING_PREFIX, REPORTS_PREFIX, PROCESSED_PREFIX, LOCKS_PREFIX),
+        stack.validation.validate: (STAGING_PREFIX, REPORTS_PREFIX, VALIDATION_PREFIX),
+        stack.steps.publish: (VALIDATION_PREFIX, STAGING_PREFIX, REPORTS_PREFIX, PROCESSED_PREFIX, LOCKS_PREFIX),
         stack.alerts.notify: (),
     }
     for function in stack.functions:
@@ -125,7 +122,7 @@ def apply(stack: PipelineStack) -> None:
                 function.role,
                 "AwsSolutions-IAM5",
                 S3_PREFIX_GRANTS,
-                [*s3_actions, *_prefix_findings(stack, *prefixes)],
+                _prefix_findings(stack, *prefixes),
             )
         _suppress(function.role, "AwsSolutions-IAM5", KMS_GRANTS, kms_actions)
         if function is not stack.validation.validate:  # the container image has no runtime setting
@@ -150,10 +147,7 @@ def apply(stack: PipelineStack) -> None:
         glue_role,
         "AwsSolutions-IAM5",
         S3_PREFIX_GRANTS,
-        [
-            *s3_actions,
-            *_prefix_findings(stack, LANDING_PREFIX, STAGING_PREFIX, QUARANTINE_PREFIX, REPORTS_PREFIX),
-        ],
+        _prefix_findings(stack, LANDING_PREFIX, STAGING_PREFIX, QUARANTINE_PREFIX, REPORTS_PREFIX),
     )
     _suppress(glue_role, "AwsSolutions-IAM5", KMS_GRANTS, kms_actions)
     _suppress(

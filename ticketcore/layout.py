@@ -16,6 +16,9 @@ MANIFESTS_PREFIX = f"{PROCESSED_PREFIX}_manifests/"
 QUARANTINE_PREFIX = f"{ROOT}/quarantine/"
 REPORTS_PREFIX = f"{ROOT}/reports/"
 LOCKS_PREFIX = f"{ROOT}/locks/"
+# The validation report that gates publish: a prefix of its own, which only the validate function may write
+# (the Glue job writes reports/, and must not be able to write a passing validation report).
+VALIDATION_PREFIX = f"{ROOT}/validation/"
 # One JSON record per object under raw/ that started no execution (not a CSV upload, empty), written by the trigger.
 SKIPPED_PREFIX = f"{REPORTS_PREFIX}skipped/"
 # Key endings of the uploads the pipeline reads: a CSV, a gzip-compressed CSV, a zip archive holding one CSV.
@@ -65,6 +68,10 @@ def quarantine_prefix(source_key: str, run_id: str) -> str:
 
 def reports_prefix(run_id: str) -> str:
     return f"{REPORTS_PREFIX}{run_id}/"
+
+
+def validation_report_key(run_id: str) -> str:
+    return f"{VALIDATION_PREFIX}{run_id}/{VALIDATION_REPORT}"
 
 
 def manifest_key(source_key: str) -> str:

@@ -88,9 +88,10 @@ def publish(
     """Publish a validated run's staged files for `source_key`; `source` is inspect's record of exactly which
     upload the run read ({"version_id", "etag", ...}), written into the manifest."""
     reports = layout.reports_prefix(run_id)
-    validation = _read_json(storage, reports + layout.VALIDATION_REPORT)
+    validation_key = layout.validation_report_key(run_id)
+    validation = _read_json(storage, validation_key)
     if not validation or not validation.get("success"):
-        raise PublishRefused(f"run {run_id}: no passing validation report at {reports + layout.VALIDATION_REPORT}")
+        raise PublishRefused(f"run {run_id}: no passing validation report at {validation_key}")
     run_report = _read_json(storage, reports + layout.RUN_REPORT) or {}
     with publish_lock(storage, source_key, run_id):
         return _publish_locked(storage, source_key, run_id, sequencer, run_report, source or {})

@@ -219,7 +219,7 @@ def blank_missing(df: DataFrame, contract: Contract) -> DataFrame:
 
 TS_SHAPE = "_tshape_"  # per timestamp column that needs it: the shape tag or canonical parts of each value
 TS_READ = "_tread_"  # per timestamp column: the value as read, before the plausible range
-TS_SPLIT = "_tsplit_"  # the shape column's regex work: tag or canonical parts as text (dropped after)
+TS_TAG = "_ttag_"  # per timestamp column that needs it: how each value is read (I, S, P, E)
 
 # The commonest numeric shape (a 4-digit year last, a 24-hour clock, no fraction, AM/PM or zone: `1/3/2024 2:15`)
 # is read by one Spark date pattern instead of canonical parts: the same instants (the Spark tests compare both
@@ -305,20 +305,27 @@ def needs_shape_column(choice: FormatChoice) -> bool:
     return bool(_parts_regexes(choice))
 
 
-def timestamp_shape_column(v: SparkColumn, choice: FormatChoice) -> SparkColumn:
-    """For a column read in part-based shapes: array ["I"] for an ISO value, ["E"] for an epoch value, ["S"] for a
-    plain numeric date (`PLAIN_NUMERIC_REGEX`), the
-    canonical parts (year, month, day, hour, minute, second, fraction, AM/PM, zone, "") for the others, null for
-    none. A column of its own, computed before `parse_timestamp`: Spark would otherwise evaluate the regex once
-    per part it reads."""
-    cases: list[tuple[str, SparkColumn]] = [(ISO_REGEX, F.array(F.lit("I")))]
+def timestamp_shape_tag(v: SparkColumn, choice: FormatChoice) -> SparkColumn:
+    """How a value of a column read in part-based shapes is read: "I" ISO, "S" a plain numeric date
+    (`PLAIN_NUMERIC_REGEX`, one Spark date pattern), "P" canonical parts, "E" epoch; null for none. A plain
+    string: most values (ISO, plain numeric) need nothing more, so nothing more is built for them."""
+    cases: list[tuple[str, SparkColumn]] = [(ISO_REGEX, F.lit("I"))]
     if "numeric" in choice.shapes and choice.date_order:
-        cases.append((PLAIN_NUMERIC_REGEX, F.array(F.lit("S"))))
+        cases.append((PLAIN_NUMERIC_REGEX, F.lit("S")))
+    cases += [(rx, F.lit("P")) for rx, _ in _parts_regexes(choice)]
+    if "epoch" in choice.shapes:
+        cases.append((EPOCH_REGEX, F.lit("E")))
+    return _java_case(v, cases)
+
+
+def timestamp_shape_column(v: SparkColumn, choice: FormatChoice) -> SparkColumn:
+    """For a value tagged "P": its canonical parts (year, month, day, hour, minute, second, fraction, AM/PM,
+    zone, "") as text, from the first parts regex it matches; apply it only to such values (the regexes run
+    again, on those few values alone)."""
+    cases = []
     for rx, layout in _parts_regexes(choice):
         template = "|".join(f"${g}" if g else "" for g in layout) + "|"  # what follows a final "\n" goes last
         cases.append((rx, F.split(F.regexp_replace(v, java(rx), template), r"\|")))
-    if "epoch" in choice.shapes:
-        cases.append((EPOCH_REGEX, F.array(F.lit("E"))))
     return _java_case(v, cases)
 
 
@@ -328,12 +335,11 @@ def _months() -> SparkColumn:
 
 
 def timestamp_parts(p: SparkColumn, pivot: int) -> SparkColumn:
-    """A `timestamp_shape_column` as a struct: `tag` ("I" ISO, "E" epoch, "S" plain numeric, "P" parts, null for
-    no shape) and for "P" the numbers of the instant, by the rules of `timeformats.micros_of_parts`: year
-    (two-digit years by the pivot), month, day, 24-hour `hour` (null when the clock is impossible), minute,
-    second, and `adjust` (the fraction's microseconds less the zone offset; null for an impossible zone), and
-    `ok`. Its own projection, so the timestamp is built from numbers computed once (not re-derived in each branch
-    that reads them)."""
+    """A `timestamp_shape_column` (canonical parts) as a struct of the numbers of the instant, by the rules of
+    `timeformats.micros_of_parts`: year (two-digit years by the pivot), month, day, 24-hour `hour` (null when
+    the clock is impossible), minute, second, `adjust` (the fraction's microseconds less the zone offset; null
+    for an impossible zone) and `ok`. Its own projection, so the timestamp is built from numbers computed once
+    (not re-derived in each branch that reads them)."""
     y, mo, d, h, mi, s, frac, ampm, zone = (p.getItem(i) for i in range(9))
     yi = y.cast("int")
     year = F.when(F.length(y) == 2, yi + F.when(yi < pivot, 2000).otherwise(1900)).otherwise(yi)
@@ -353,13 +359,7 @@ def timestamp_parts(p: SparkColumn, pivot: int) -> SparkColumn:
     ok = (hour <= 23) & (minute <= 59) & (second <= 59)
     numbers = {"year": year, "month": _months()[F.lower(mo)], "day": d.cast("int"), "hour": hour, "minute": minute,
                "second": second, "adjust": micros - offset.cast("long") * MICROS, "ok": ok}
-    types = {"year": "int", "month": "int", "day": "int", "hour": "int", "minute": "int", "second": "int",
-             "adjust": "long", "ok": "boolean"}
-    # ISO and epoch values (most) skip the arithmetic: their struct holds only the tag.
-    parts = F.struct(F.lit("P").alias("tag"), *[x.alias(k) for k, x in numbers.items()])
-    return F.when(F.size(p) > 1, parts).otherwise(
-        F.struct(p.getItem(0).alias("tag"), *[F.lit(None).cast(t).alias(k) for k, t in types.items()])
-    )
+    return F.struct(*[x.alias(k) for k, x in numbers.items()])
 
 
 def timestamp_of_parts(parts: SparkColumn) -> SparkColumn:
@@ -384,7 +384,16 @@ def epoch_timestamp(v: SparkColumn, choice: FormatChoice) -> SparkColumn:
     )
 
 
-def read_timestamp(v: SparkColumn, choice: FormatChoice, shape: SparkColumn | None = None) -> SparkColumn:
+@dataclass(frozen=True)
+class TimestampShape:
+    """The two shape columns of a timestamp column read in part-based shapes: `tag` (`timestamp_shape_tag`)
+    and `parts` (`timestamp_parts`, null unless the tag is "P")."""
+
+    tag: SparkColumn
+    parts: SparkColumn
+
+
+def read_timestamp(v: SparkColumn, choice: FormatChoice, shape: TimestampShape | None = None) -> SparkColumn:
     """The value as the column's reading reads it, before the plausible range (null when unreadable). ISO goes
     through Spark's cast; `shape` is the column's `timestamp_parts` (see `add_timestamp_shapes`) when
     `needs_shape_column`."""
@@ -394,8 +403,8 @@ def read_timestamp(v: SparkColumn, choice: FormatChoice, shape: SparkColumn | No
         if "epoch" in choice.shapes:
             parsed = parsed.when(v.rlike(java(EPOCH_REGEX)), epoch_timestamp(v, choice))
         return parsed
-    tag = shape["tag"]
-    parsed = F.when(tag == "I", iso).when(tag == "P", timestamp_of_parts(shape))
+    tag = shape.tag
+    parsed = F.when(tag == "I", iso).when(tag == "P", timestamp_of_parts(shape.parts))
     if choice.date_order:
         plain = F.try_to_timestamp(F.translate(v, ".-T", "// "), F.lit(PLAIN_NUMERIC_PATTERN[choice.date_order]))
         parsed = parsed.when(tag == "S", plain)
@@ -407,7 +416,7 @@ def in_plausible_range(ts: SparkColumn, choice: FormatChoice) -> SparkColumn:
     return (micros >= choice.min_micros) & (micros < choice.max_micros)
 
 
-def parse_timestamp(v: SparkColumn, choice: FormatChoice, shape: SparkColumn | None = None) -> SparkColumn:
+def parse_timestamp(v: SparkColumn, choice: FormatChoice, shape: TimestampShape | None = None) -> SparkColumn:
     """The typed value: read, then null outside the plausible range (see `type_columns` for the flags)."""
     read = read_timestamp(v, choice, shape)
     return F.when(in_plausible_range(read, choice), read)
@@ -424,19 +433,24 @@ def with_timestamp_shapes(df: DataFrame, contract: Contract, formats: dict[str, 
 
 
 def add_timestamp_shapes(df: DataFrame, columns: dict[str, tuple[SparkColumn, FormatChoice]]) -> DataFrame:
-    """`df` plus `_tshape_<name>`, the `timestamp_parts` of each (value, reading) given, in two projections:
-    the regexes once per value, then the numbers once per value."""
+    """`df` plus, for each (value, reading) given, `_ttag_<name>` (`timestamp_shape_tag`) and `_tshape_<name>`
+    (the `timestamp_parts` of a "P" value, else null), in two projections: the tag's regexes once per value,
+    then the parts of the few values that need them."""
     if not columns:
         return df
-    split = df.select("*", *[timestamp_shape_column(v, c).alias(TS_SPLIT + n) for n, (v, c) in columns.items()])
-    parts = [timestamp_parts(F.col(TS_SPLIT + n), c.two_digit_year_pivot).alias(TS_SHAPE + n)
-             for n, (_, c) in columns.items()]
-    shaped = split.select("*", *parts)
-    return shaped.drop(*[TS_SPLIT + n for n in columns])
+    tagged = df.select("*", *[timestamp_shape_tag(v, c).alias(TS_TAG + n) for n, (v, c) in columns.items()])
+    parts = [
+        F.when(F.col(TS_TAG + n) == "P", timestamp_parts(timestamp_shape_column(v, c), c.two_digit_year_pivot))
+        .alias(TS_SHAPE + n)
+        for n, (v, c) in columns.items()
+    ]
+    return tagged.select("*", *parts)
 
 
-def shape_column(df: DataFrame, name: str) -> SparkColumn | None:
-    return F.col(TS_SHAPE + name) if TS_SHAPE + name in df.columns else None
+def shape_column(df: DataFrame, name: str) -> TimestampShape | None:
+    if TS_SHAPE + name not in df.columns:
+        return None
+    return TimestampShape(F.col(TS_TAG + name), F.col(TS_SHAPE + name))
 
 
 def timestamp_flag_columns(name: str, choice: FormatChoice, info: TypedColumns) -> list[SparkColumn]:

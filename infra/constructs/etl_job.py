@@ -17,7 +17,6 @@ from infra.constructs.storage import (
     REPORTS_PREFIX,
     STAGING_PREFIX,
     Storage,
-    objects,
 )
 from infra.paths import CONTRACT, GLUE_SCRIPT, REPO_ROOT, glob_only
 
@@ -60,12 +59,16 @@ class EtlJob(Construct):
             assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
             description="ticketflow Glue job: reads landing copies, writes staging, quarantine and reports",
         )
-        storage.bucket.grant_read(self.role, objects(LANDING_PREFIX))
+        storage.grant_prefix(self.role, LANDING_PREFIX, "read", "list")
         for prefix in (STAGING_PREFIX, QUARANTINE_PREFIX, REPORTS_PREFIX):
-            # Read and delete too: Spark's committer lists, renames and overwrites its own output.
-            storage.bucket.grant_read_write(self.role, objects(prefix))
-        for asset in (script, library, contract):
-            asset.bucket.grant_read(self.role, asset.s3_object_key)
+            # Read, list and delete too: Spark's committer lists, renames and overwrites its own output.
+            storage.grant_prefix(self.role, prefix, "read", "list", "write", "delete")
+        for asset in (script, library, contract):  # each exact asset object, read only
+            self.role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["s3:GetObject"], resources=[asset.bucket.arn_for_objects(asset.s3_object_key)]
+                )
+            )
         # Glue creates and writes its own log groups under /aws-glue/ (names depend on the security
         # configuration), and associates them with the log key.
         self.role.add_to_policy(

@@ -12,7 +12,7 @@ from constructs import Construct
 
 from infra.constructs.functions import PipelineFunction, SharedLayers
 from infra.constructs.logs import EncryptedLogs
-from infra.constructs.storage import RAW_PREFIX, SKIPPED_PREFIX, Storage, objects
+from infra.constructs.storage import RAW_PREFIX, SKIPPED_PREFIX, Storage
 
 
 class Ingestion(Construct):
@@ -55,7 +55,7 @@ class Ingestion(Construct):
         state_machine.grant_start_execution(self.trigger.function)
         # It records an object under raw/ that is not an upload it can start (an .xlsx, an empty file), and
         # may write nothing else.
-        storage.bucket.grant_put(self.trigger.function, objects(SKIPPED_PREFIX))
+        storage.grant_prefix(self.trigger.function, SKIPPED_PREFIX, "write")
 
         # Every object under raw/, whatever its name (.csv, .csv.gz, .zip start executions; anything else is
         # recorded as skipped, never silently ignored). The pipeline writes nothing under raw/, so its own

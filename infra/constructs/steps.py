@@ -14,8 +14,8 @@ from infra.constructs.storage import (
     RAW_PREFIX,
     REPORTS_PREFIX,
     STAGING_PREFIX,
+    VALIDATION_PREFIX,
     Storage,
-    objects,
 )
 
 
@@ -46,8 +46,8 @@ class PipelineSteps(Construct):
             memory_size=512,
         )
         # Reads exactly the upload version an event names and copies it to landing/<execution>/.
-        storage.bucket.grant_read(self.inspect.function, objects(RAW_PREFIX))
-        storage.bucket.grant_put(self.inspect.function, objects(LANDING_PREFIX))
+        storage.grant_prefix(self.inspect.function, RAW_PREFIX, "read_versions")
+        storage.grant_prefix(self.inspect.function, LANDING_PREFIX, "write")
 
         # Moves the validated staged files under processed/ and rewrites the source key's manifest
         # (processed/_manifests/), then writes its report beside the run's other reports.
@@ -62,13 +62,9 @@ class PipelineSteps(Construct):
             timeout=Duration.seconds(240),  # below the state's TimeoutSeconds (300)
             memory_size=512,
         )
-        for prefix in (STAGING_PREFIX, REPORTS_PREFIX, PROCESSED_PREFIX):
-            storage.bucket.grant_read(self.publish.function, objects(prefix))
-        storage.bucket.grant_put(self.publish.function, objects(PROCESSED_PREFIX))
-        storage.bucket.grant_put(self.publish.function, objects(REPORTS_PREFIX))  # its publish report
-        storage.bucket.grant_delete(self.publish.function, objects(PROCESSED_PREFIX))
-        storage.bucket.grant_delete(self.publish.function, objects(STAGING_PREFIX))
+        storage.grant_prefix(self.publish.function, VALIDATION_PREFIX, "read")  # the gate
+        storage.grant_prefix(self.publish.function, STAGING_PREFIX, "read", "list", "delete")
+        storage.grant_prefix(self.publish.function, REPORTS_PREFIX, "read", "write")  # its publish report
+        storage.grant_prefix(self.publish.function, PROCESSED_PREFIX, "read", "list", "write", "delete")
         # The per-key publish lock (ticketcore.publish.publish_lock): created, read, taken over, deleted.
-        storage.bucket.grant_read(self.publish.function, objects(LOCKS_PREFIX))
-        storage.bucket.grant_put(self.publish.function, objects(LOCKS_PREFIX))
-        storage.bucket.grant_delete(self.publish.function, objects(LOCKS_PREFIX))
+        storage.grant_prefix(self.publish.function, LOCKS_PREFIX, "read", "write", "delete")

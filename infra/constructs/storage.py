@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -19,6 +20,7 @@ from ticketcore.layout import (
     SKIPPED_PREFIX,
     STAGING_PREFIX,
     TICKETS_PREFIX,
+    VALIDATION_PREFIX,
 )
 
 __all__ = [
@@ -32,12 +34,31 @@ __all__ = [
     "SKIPPED_PREFIX",
     "STAGING_PREFIX",
     "TICKETS_PREFIX",
+    "VALIDATION_PREFIX",
     "Storage",
     "objects",
 ]
 
 # Athena query results: outside support_ticket/, so never mistaken for pipeline data.
 ATHENA_RESULTS_PREFIX = "athena-results/"
+
+
+# What each kind of access to a prefix allows, action by action (CDK's bucket.grant_* use wildcards:
+# s3:DeleteObject* includes s3:DeleteObjectVersion, a purge that no role here may do, and s3:List* is bucket-wide).
+OBJECT_ACTIONS = {
+    "read": ("s3:GetObject",),
+    "read_versions": ("s3:GetObject", "s3:GetObjectVersion"),  # the exact upload version an event names
+    "write": ("s3:PutObject", "s3:AbortMultipartUpload"),
+    "delete": ("s3:DeleteObject",),  # in a versioned bucket: a delete marker, the versions stay
+}
+# The data key: reading SSE-KMS objects decrypts; writing generates a data key (and decrypts, for multipart).
+KEY_ACTIONS = {
+    "read": ("kms:Decrypt",),
+    "read_versions": ("kms:Decrypt",),
+    "write": ("kms:GenerateDataKey", "kms:Decrypt"),
+    "delete": (),
+}
+ACCESS = (*OBJECT_ACTIONS, "list")
 
 
 def objects(prefix: str) -> str:
@@ -122,6 +143,11 @@ class Storage(Construct):
                     expiration=Duration.days(quarantine_expiry_days),
                 ),
                 s3.LifecycleRule(
+                    id="ExpireValidationReports",
+                    prefix=VALIDATION_PREFIX,
+                    expiration=Duration.days(quarantine_expiry_days),
+                ),
+                s3.LifecycleRule(
                     id="ExpireAthenaResults",
                     prefix=ATHENA_RESULTS_PREFIX,
                     expiration=Duration.days(athena_results_expiry_days),
@@ -134,3 +160,29 @@ class Storage(Construct):
             ],
             removal_policy=RemovalPolicy.RETAIN,
         )
+
+    def grant_prefix(self, grantee: iam.IGrantable, prefix: str, *access: str) -> None:
+        """Give `grantee` exactly `access` (keys of OBJECT_ACTIONS, and "list") to the objects under `prefix`:
+        one statement of named S3 actions on `<bucket>/<prefix>*`, s3:ListBucket on the bucket only for
+        requests whose s3:prefix lies under `prefix`, and the matching actions on the data key. Raises
+        ValueError for an unknown kind of access."""
+        unknown = sorted(set(access) - set(ACCESS))
+        if unknown or not access:
+            raise ValueError(f"unknown access {unknown} for {prefix}: use {', '.join(ACCESS)}")
+        principal = grantee.grant_principal
+        actions = sorted({a for kind in access if kind != "list" for a in OBJECT_ACTIONS[kind]})
+        if actions:
+            principal.add_to_principal_policy(
+                iam.PolicyStatement(actions=actions, resources=[self.bucket.arn_for_objects(objects(prefix))])
+            )
+        if "list" in access:
+            principal.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["s3:ListBucket"],
+                    resources=[self.bucket.bucket_arn],
+                    conditions={"StringLike": {"s3:prefix": [objects(prefix)]}},
+                )
+            )
+        key_actions = sorted({a for kind in access if kind != "list" for a in KEY_ACTIONS[kind]})
+        if key_actions:
+            self.key.grant(grantee, *key_actions)

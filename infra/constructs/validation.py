@@ -9,7 +9,7 @@ from constructs import Construct
 
 from infra.constructs.functions import PipelineFunction
 from infra.constructs.logs import EncryptedLogs
-from infra.constructs.storage import REPORTS_PREFIX, STAGING_PREFIX, Storage, objects
+from infra.constructs.storage import REPORTS_PREFIX, STAGING_PREFIX, VALIDATION_PREFIX, Storage
 from infra.paths import REPO_ROOT, VALIDATE_DOCKERFILE, docker_only
 
 
@@ -50,6 +50,7 @@ class Validation(Construct):
             # Staged Parquet is downloaded to /tmp: about 180 MB per million rows.
             ephemeral_storage_mb=2048,
         )
-        for prefix in (STAGING_PREFIX, REPORTS_PREFIX):
-            storage.bucket.grant_read(self.validate.function, objects(prefix))
-        storage.bucket.grant_put(self.validate.function, objects(REPORTS_PREFIX))
+        storage.grant_prefix(self.validate.function, STAGING_PREFIX, "read", "list")
+        storage.grant_prefix(self.validate.function, REPORTS_PREFIX, "read")  # the run report
+        # The only writer of the report that gates publish.
+        storage.grant_prefix(self.validate.function, VALIDATION_PREFIX, "write")

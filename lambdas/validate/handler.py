@@ -35,7 +35,7 @@ def handler(event: ValidateInput, context: LambdaContext) -> dict[str, Any]:
     validation.prefetch_gx()  # the 2-3.5 s import runs while the files are listed, fetched and read
     store = storage.for_bucket(event.bucket)
     reports = store.key_of(event.reports_uri).rstrip("/") + "/"
-    report_key = reports + layout.VALIDATION_REPORT
+    report_key = layout.validation_report_key(event.run_id)
     try:
         # Read at each invocation: an operator may correct the contract and redrive.
         contract = load_contract(os.environ.get("TICKETFLOW_CONTRACT"))

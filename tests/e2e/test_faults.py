@@ -249,7 +249,7 @@ def test_validate_raising_unexpectedly_fails_there_alerts_and_redrive_publishes(
         assert "RuntimeError: validator crashed: out of file handles" in alert["message"]
         assert f"Source file:   {key}" in alert["message"] and f"ticketflow redrive {name}" in alert["message"]
         # The failed report says why, so publish can never pick up an earlier passing one; nothing published.
-        report = json.loads(rt.storage.read_bytes(layout.reports_prefix(name) + layout.VALIDATION_REPORT))
+        report = json.loads(rt.storage.read_bytes(layout.validation_report_key(name)))
         assert report["success"] is False and "validator crashed" in report["error"]
         assert not rt.storage.exists(layout.manifest_key(key))
         glue_runs = [c for c, _ in rt.backend.calls if c == "glue.StartJobRun"]

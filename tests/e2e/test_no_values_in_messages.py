@@ -52,7 +52,7 @@ def test_failing_cells_never_reach_messages_history_alerts_or_logs(runtime, tmp_
     for value in (EMAIL, CARD, "4111", "jane"):  # as written, and as the enum normalises them
         assert value not in said, f"{value!r} reached a message, history, alert or log"
     # ...while the validation report, in the (encrypted) bucket, keeps the examples for whoever fixes the file.
-    report = json.loads(runtime.storage.read_bytes(layout.reports_prefix(names[1]) + layout.VALIDATION_REPORT))
+    report = json.loads(runtime.storage.read_bytes(layout.validation_report_key(names[1])))
     priority = next(r for r in report["results"] if r["name"] == "in_set(priority)")
     assert sorted(priority["observed"]["partial_unexpected_list"]) == ["4111_1111_1111_1111",
                                                                        "jane_customer_example_org"]

@@ -94,7 +94,7 @@ def test_failed_expectation_blocks_publication(runtime, tmp_path):
     assert states_entered(runtime, name)[-1] == "ValidateOutput"
     assert attempts(runtime, name, "ValidateOutput") == 1
     assert published_table(runtime) is None
-    report = json.loads(runtime.storage.read_bytes(layout.reports_prefix(name) + layout.VALIDATION_REPORT))
+    report = json.loads(runtime.storage.read_bytes(layout.validation_report_key(name)))
     assert report["success"] is False
     assert "FAILED at ValidateOutput (DataQualityError)" in outbox(runtime)[0]["subject"]
 

@@ -23,7 +23,7 @@ def stage(storage, run_id, partitions, valid=True, rows=5):
         files.append({"uri": storage.uri(key), "rows": rows, "bytes": 10})
     reports = layout.reports_prefix(run_id)
     storage.write_bytes(reports + layout.RUN_REPORT, json.dumps({"outputs": {"files": files}}).encode())
-    storage.write_bytes(reports + layout.VALIDATION_REPORT, json.dumps({"success": valid}).encode())
+    storage.write_bytes(layout.validation_report_key(run_id), json.dumps({"success": valid}).encode())
 
 
 def published_files(storage):
@@ -94,6 +94,15 @@ def test_unvalidated_output_is_refused(storage):
     stage(storage, "r1", ["year=2024/month=01"], valid=False)
     with pytest.raises(PublishRefused, match="no passing validation report"):
         publish(storage, SRC, "r1", "01")
+    assert published_files(storage) == {}
+
+
+def test_a_passing_report_where_the_glue_job_writes_does_not_publish(storage):
+    # The Glue role may write reports/ but not validation/: a report it forged there must not open the gate.
+    stage(storage, "run-1", ["year=2024/month=01"], valid=False)
+    storage.write_bytes(layout.reports_prefix("run-1") + layout.VALIDATION_REPORT, b'{"success": true}')
+    with pytest.raises(PublishRefused, match="no passing validation report at support_ticket/validation/run-1/"):
+        publish(storage, SRC, "run-1", "01")
     assert published_files(storage) == {}
 
 

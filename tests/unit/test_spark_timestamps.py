@@ -77,7 +77,7 @@ def spark_read(spark, values: list[str | None], choice) -> list[tuple[int | None
     shape = None
     if tx.needs_shape_column(choice):
         df = tx.add_timestamp_shapes(df, {"v": (F.col("v"), choice)})
-        shape = F.col(tx.TS_SHAPE + "v")
+        shape = tx.shape_column(df, "v")
     read = tx.read_timestamp(F.col("v"), choice, shape)
     df = df.select("i", read.alias("read")).select(
         "i", F.unix_micros("read").alias("read"),

@@ -93,13 +93,13 @@ def event(storage) -> dict[str, Any]:
 
 
 def validation_report(storage) -> dict[str, Any]:
-    return json.loads(storage.read_bytes(layout.reports_prefix(RUN) + layout.VALIDATION_REPORT))
+    return json.loads(storage.read_bytes(layout.validation_report_key(RUN)))
 
 
 def test_a_passing_run_returns_a_summary_and_writes_the_report(handler, storage):
     stage(storage, ["T1", "T2", "T3"])
     result = handler(event(storage), FakeLambdaContext())
-    report_key = layout.reports_prefix(RUN) + layout.VALIDATION_REPORT
+    report_key = layout.validation_report_key(RUN)
     assert result == {"success": True, "row_count": 3, "failed_expectations": [], "warnings": [],
                       "report_uri": storage.uri(report_key)}
     report = validation_report(storage)
@@ -141,7 +141,7 @@ def test_the_contract_is_read_at_each_invocation(handler, storage, env, monkeypa
 
 
 def test_a_run_that_cannot_be_validated_still_leaves_a_failing_report(handler, storage):
-    storage.write_bytes(layout.reports_prefix(RUN) + layout.VALIDATION_REPORT, b'{"success": true}')  # stale
+    storage.write_bytes(layout.validation_report_key(RUN), b'{"success": true}')  # stale
     with pytest.raises(ObjectMissingError):  # no run report (a FileNotFoundError, on S3 as locally)
         handler(event(storage), FakeLambdaContext())
     report = validation_report(storage)

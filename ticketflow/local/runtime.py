@@ -411,7 +411,7 @@ class LocalRuntime:
         source_key = json.loads(desc.get("input") or "{}").get("key")
         reports = layout.reports_prefix(name)
         run_report = self._json(reports + layout.RUN_REPORT) or {}
-        validation = self._json(reports + layout.VALIDATION_REPORT)
+        validation = self._json(layout.validation_report_key(name))
         publication = self._json(reports + layout.PUBLISH_REPORT)
         failed_expectations = []
         if validation:
