@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 from pyspark.sql import Column as SparkColumn
 from pyspark.sql import DataFrame, Window
@@ -244,7 +245,7 @@ def timestamp_shape_code(v: SparkColumn) -> SparkColumn:
                      ).when(v.isNotNull(), F.lit(0))
 
 
-def timestamp_evidence(df: DataFrame, columns: list[str]) -> dict[str, object]:
+def timestamp_evidence(df: DataFrame, columns: list[str]) -> dict[str, Any]:
     """The row count (`__rows`) and the evidence for every timestamp column of `df`, in one pass:
     `<column>__<field>` for each field of `ColumnEvidence`. The shape of each value is found once, in a
     projection before the aggregation (referenced by six aggregates, it would otherwise be evaluated per
