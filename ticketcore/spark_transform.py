@@ -218,7 +218,7 @@ def blank_missing(df: DataFrame, contract: Contract) -> DataFrame:
     return df.select("*", *cleaned)
 
 
-TS_SHAPE = "_tshape_"  # per timestamp column that needs it: the shape tag or canonical parts of each value
+TS_SHAPE = "_tshape_"  # per timestamp column that needs it: the `timestamp_parts` of a value tagged "P"
 TS_READ = "_tread_"  # per timestamp column: the value as read, before the plausible range
 TS_TAG = "_ttag_"  # per timestamp column that needs it: how each value is read (I, S, P, E)
 
@@ -396,8 +396,8 @@ class TimestampShape:
 
 def read_timestamp(v: SparkColumn, choice: FormatChoice, shape: TimestampShape | None = None) -> SparkColumn:
     """The value as the column's reading reads it, before the plausible range (null when unreadable). ISO goes
-    through Spark's cast; `shape` is the column's `timestamp_parts` (see `add_timestamp_shapes`) when
-    `needs_shape_column`."""
+    through Spark's cast; `shape` is the column's tag and parts (`shape_column`, see `add_timestamp_shapes`)
+    when `needs_shape_column`."""
     iso = F.to_timestamp(v)  # Spark's cast: ISO 8601 with optional time, fraction and zone
     if shape is None:
         parsed = F.when(v.rlike(java(ISO_REGEX)), iso)
@@ -543,8 +543,8 @@ def merge_arrays(parsed: list[SparkColumn]) -> SparkColumn:
 def string_map(entries: list[tuple[str, SparkColumn]]) -> SparkColumn:
     """A map<string,string> of the entries whose value is not null (null when none): one expression however
     many entries (a 900-column export's custom fields), two flat arrays zipped, no per-entry column. Built from
-    one-item arrays flattened, not by `array_compact` or `filter`: those take a lambda, which Spark cannot
-    compile, and the whole projection around them would run interpreted (measured: a fifth of the write)."""
+    one-item arrays flattened, not by `array_compact` or `filter`: those take a lambda, which Spark does not
+    compile into the generated code of the projection around them."""
     if not entries:
         return F.lit(None).cast(STRING_MAP)
     none = F.array().cast(T.ArrayType(T.StringType()))
