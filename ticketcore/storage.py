@@ -18,6 +18,7 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -94,6 +95,15 @@ def decode_segment(name: str) -> str:
     return name[1:] if name.startswith("%") else name
 
 
+# A concurrent delete removes the directories it empties (`LocalStorage.delete`): a writer that made the parent
+# directory can find it gone before its file is in it, and tries again.
+_WRITE_ATTEMPTS = 5
+
+# Directories this close to the bucket root (`support_ticket/<area>/`) are never removed by a delete's tidy-up:
+# Spark creates a run's directories under them, and its mkdirs does not retry when a parent vanishes.
+_KEPT_DEPTH = 2
+
+
 def _md5_etag(path: Path) -> str:
     digest = hashlib.md5(usedforsecurity=False)
     with path.open("rb") as fh:
@@ -139,13 +149,28 @@ class LocalStorage:
     def versioned(self, key: str) -> bool:
         return key.startswith(VERSIONED_PREFIXES)
 
+    @staticmethod
+    def _write_beside(target: Path, write: Callable[[Path], object], tmp_name: str = "") -> Path:
+        """Write a temporary file in `target`'s directory (made if missing) with `write(tmp)` and return it, for
+        an atomic rename onto `target`. Tried again when a concurrent delete removed the directory first.
+        Raises FileNotFoundError after `_WRITE_ATTEMPTS` tries."""
+        tmp = target.with_name(tmp_name or f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        for attempt in range(_WRITE_ATTEMPTS):
+            try:
+                # mkdir(exist_ok) itself raises FileExistsError when the folder it found vanishes meanwhile.
+                target.parent.mkdir(parents=True, exist_ok=True)
+                write(tmp)
+                return tmp
+            except (FileNotFoundError, FileExistsError):
+                if attempt == _WRITE_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("not reached")
+
     def put_file(self, key: str, source: Path) -> ObjectHead:
         """Upload a file's bytes as a new version of `key` (an S3 PUT: complete or not at all); the source is
         only read."""
         target = self.path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.uploading")
-        shutil.copyfile(source, tmp)
+        tmp = self._write_beside(target, lambda t: shutil.copyfile(source, t), f".{target.name}.uploading")
         return self._commit(key, tmp, target)
 
     def snapshot(self, key: str) -> ObjectHead:
@@ -231,9 +256,7 @@ class LocalStorage:
 
     def write_bytes(self, key: str, data: bytes) -> None:
         path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_bytes(data)
+        tmp = self._write_beside(path, lambda t: t.write_bytes(data))
         if self.versioned(key):
             self._commit(key, tmp, path)
         else:
@@ -245,11 +268,21 @@ class LocalStorage:
     def create_exclusive(self, key: str, data: bytes) -> bool:
         """Write `key` only if it does not exist (atomically: O_EXCL); False when it does."""
         path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            return False
+        for attempt in range(_WRITE_ATTEMPTS):
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except (FileNotFoundError, FileExistsError):  # a concurrent delete removed a folder: make it again
+                continue
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                break
+            except FileExistsError:
+                return False
+            except FileNotFoundError:
+                if attempt == _WRITE_ATTEMPTS - 1:
+                    raise
+        else:
+            raise FileNotFoundError(f"could not make the folder of a {len(key)}-character key")
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         return True
@@ -277,20 +310,21 @@ class LocalStorage:
         if etag and self.head(src_key, version_id).etag != etag:
             raise ObjectMissingError(f"the source's ETag is no longer {etag}")
         target = self.path(dst_key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
+        os.replace(self._write_beside(target, lambda t: shutil.copyfile(source, t)), target)
 
     def delete(self, key: str) -> None:
         """Remove the object; its versions stay (a delete marker on a versioned S3 bucket)."""
         path = self.path(key)
         path.unlink(missing_ok=True)
         (self._version_dir(key) / ".latest").unlink(missing_ok=True)
-        # Keep the tree tidy: drop directories emptied by the delete, up to the bucket root.
+        # Keep the tree tidy: drop directories emptied by the delete, up to `support_ticket/<area>/`. Another
+        # thread may be writing into one: rmdir then refuses (not empty, or already gone) and the walk stops.
         parent = path.parent
-        while parent != self.base and parent.is_dir() and not any(parent.iterdir()):
-            parent.rmdir()
+        while len(parent.relative_to(self.base).parts) > _KEPT_DEPTH:
+            try:
+                parent.rmdir()
+            except OSError:
+                break
             parent = parent.parent
 
 

@@ -19,8 +19,43 @@ def test_local_storage_round_trip(tmp_path):
         "support_ticket/processed/z.csv",
         "support_ticket/raw/a b+c%.csv",
     ]
+    s.write_bytes("support_ticket/processed/tickets/p=1/y.parquet", b"y")
+    s.delete("support_ticket/processed/tickets/p=1/y.parquet")
+    # Emptied folders go too, up to the area's own folder (where Spark makes a run's folders: it stays).
+    assert not (tmp_path / "bucket" / "support_ticket" / "processed" / "tickets").exists()
     s.delete("support_ticket/processed/z.csv")
-    assert not (tmp_path / "bucket" / "support_ticket" / "processed").exists()  # emptied folders go too
+    assert (tmp_path / "bucket" / "support_ticket" / "processed").is_dir()
+    assert [o.key for o in s.list("support_ticket/processed/")] == []
+
+
+def test_writes_and_deletes_racing_in_one_folder_never_fail(tmp_path):
+    # Publish runs at once (the corpus test runs 37) write and delete objects under shared folders; a delete
+    # that empties a folder removes it, while another thread is writing into it. Neither may fail.
+    import threading
+
+    s, errors = LocalStorage(tmp_path, "b"), []
+
+    def churn(worker: int) -> None:
+        try:
+            for n in range(300):
+                key = f"support_ticket/locks/shared/{n % 3}/w{worker}"
+                if n % 2:
+                    assert s.create_exclusive(key, b"lock")
+                else:
+                    s.write_bytes(key, b"x")
+                    s.copy(key, key + ".copy")
+                    s.delete(key + ".copy")
+                s.delete(key)
+        except Exception as err:  # collected: an exception in a thread would not fail the test
+            errors.append(f"worker {worker}: {type(err).__name__}: {err}")
+
+    threads = [threading.Thread(target=churn, args=(w,)) for w in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert s.list("support_ticket/") == []
 
 
 def test_uri_and_key_round_trip(tmp_path):
