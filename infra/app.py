@@ -1,4 +1,4 @@
-"""Builds the CDK app: context defaults from cdk.json, the stack, and the cdk-nag checks."""
+"""Builds the CDK app: context defaults from cdk.json, the stack, and the cdk-nag rule packs."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ from infra.stack import PipelineStack
 
 STACK_NAME = "Ticketflow"
 BUNDLING_STACKS = "aws:cdk:bundling-stacks"  # cx_api.BUNDLING_STACKS
+# The cdk-nag rule packs the stack is checked against; each finding is fixed or suppressed with its reason in
+# infra/nag_suppressions.py (rule ids start with the pack's prefix: AwsSolutions-, NIST.800.53.R5-, Serverless-).
+NAG_PACKS = (cdk_nag.AwsSolutionsChecks, cdk_nag.NIST80053R5Checks, cdk_nag.ServerlessChecks)
 
 
 def cdk_json_context() -> dict[str, Any]:
@@ -50,5 +53,6 @@ def create_app(
         description="ticketflow: support-ticket CSV ETL (S3 -> Step Functions -> Glue -> Athena)",
     )
     cdk.Tags.of(app).add("project", "ticketflow")
-    cdk.Aspects.of(app).add(cdk_nag.AwsSolutionsChecks(verbose=True))
+    for pack in NAG_PACKS:
+        cdk.Aspects.of(app).add(pack(verbose=True))
     return app, stack

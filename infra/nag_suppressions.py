@@ -1,4 +1,5 @@
-"""Every cdk-nag (AwsSolutions) suppression of the stack, each with its reason, in one place.
+"""Every cdk-nag suppression of the stack (AwsSolutions, NIST 800-53 R5 and Serverless packs), each with its
+reason, in one place.
 
 Suppressions are attached to the construct they concern and, for the granular IAM rules, name the exact
 findings (`applies_to`), so a new wildcard anywhere else is still reported.
@@ -72,6 +73,39 @@ EXECUTION_HISTORY = (
     "with generated names, so the grant (state_machine.grant_execution) covers this state machine's "
     "executions only: arn:...:execution:<this state machine>:*."
 )
+INLINE_POLICIES = (
+    "The default policy CDK writes for each role's grants holds that one role's least-privilege statements "
+    "(per prefix and action, see S3_PREFIX_GRANTS); it is created and deleted with the role and shared by no "
+    "other principal, which is what a managed policy would be for."
+)
+NO_RESERVED_CONCURRENCY = (
+    "No reserved concurrency: a new account's Lambda concurrency quota (as low as 10) cannot reserve it, and "
+    "the load is bounded upstream: one execution per upload, the Glue job's MaxConcurrentRuns and the "
+    "definition's retries with backoff on throttling (Lambda.TooManyRequestsException)."
+)
+SYNC_INVOKED = (
+    "Invoked synchronously by a Step Functions Task (lambda:invoke): a dead-letter queue applies only to "
+    "asynchronous invocations. A failure fails the Task, which retries with backoff, then the execution, "
+    "whose EventBridge status rule raises the alert and leaves it redrivable."
+)
+ASYNC_ON_FAILURE = (
+    "Invoked asynchronously, with an on-failure destination (an SQS queue, alarmed on depth) instead of a "
+    "DeadLetterConfig: the destination receives the whole event with the error, a DLQ only the event."
+)
+NO_VPC = (
+    "The functions reach only AWS APIs (S3, Step Functions, SNS, KMS) over TLS with IAM authorisation and no "
+    "resource in a VPC; a VPC would add NAT or endpoints and cold-start cost and protect nothing here."
+)
+NO_REPLICATION = (
+    "No cross-region replication: the data bucket keeps every raw upload version (versioned, RETAIN) and "
+    "everything else is derived from those and can be reprocessed; a second region is a deployment choice, "
+    "not part of this stack. The access-log bucket is operational metadata with a stated expiry."
+)
+ACCESS_LOGS_SSE_S3 = (
+    "Server access logs hold request metadata (keys, requesters, operations), not object contents; they use "
+    "SSE-S3 so that S3's log delivery needs no grant on the data key (a customer key would have to allow the "
+    "logging.s3.amazonaws.com principal)."
+)
 NOTIFICATIONS_HANDLER = (
     "CDK's own BucketNotificationsHandler (the custom resource behind bucket.add_event_notification): its "
     "role and AWSLambdaBasicExecutionRole are fixed by CDK and it only calls s3:PutBucketNotification on "
@@ -127,6 +161,13 @@ def apply(stack: PipelineStack) -> None:
         _suppress(function.role, "AwsSolutions-IAM5", KMS_GRANTS, kms_actions)
         if function is not stack.validation.validate:  # the container image has no runtime setting
             _suppress(function.function, "AwsSolutions-L1", RUNTIME_PINNED)
+            _suppress(function.function, "Serverless-LambdaLatestVersion", RUNTIME_PINNED)
+        _suppress(function.role, "NIST.800.53.R5-IAMNoInlinePolicy", INLINE_POLICIES)
+        _suppress(function.function, "NIST.800.53.R5-LambdaConcurrency", NO_RESERVED_CONCURRENCY)
+        _suppress(function.function, "NIST.800.53.R5-LambdaInsideVPC", NO_VPC)
+        asynchronous = function in (stack.ingestion.trigger, stack.alerts.notify)  # S3 and EventBridge invoke
+        for rule in ("NIST.800.53.R5-LambdaDLQ", "Serverless-LambdaDLQ"):
+            _suppress(function.function, rule, ASYNC_ON_FAILURE if asynchronous else SYNC_INVOKED)
 
     state_machine = stack.get_logical_id(stack.pipeline.state_machine.node.default_child)  # type: ignore[arg-type]
     _suppress(
@@ -154,13 +195,21 @@ def apply(stack: PipelineStack) -> None:
         glue_role, "AwsSolutions-IAM5", GLUE_LOG_GROUPS, [_arn_finding("logs", "log-group:/aws-glue/*")]
     )
     _suppress(glue_role, "AwsSolutions-IAM5", GLUE_METRICS, ["Resource::*"])
+    _suppress(glue_role, "NIST.800.53.R5-IAMNoInlinePolicy", INLINE_POLICIES)
 
     # State machine role: logging and tracing.
     _suppress(stack.pipeline.state_machine.role, "AwsSolutions-IAM5", STATE_MACHINE_LOGGING, ["Resource::*"])
+    _suppress(stack.pipeline.state_machine.role, "NIST.800.53.R5-IAMNoInlinePolicy", INLINE_POLICIES)
+
+    # Buckets.
+    for bucket in (stack.storage.bucket, stack.storage.access_logs):
+        _suppress(bucket, "NIST.800.53.R5-S3BucketReplicationEnabled", NO_REPLICATION)
+    _suppress(stack.storage.access_logs, "NIST.800.53.R5-S3DefaultEncryptionKMS", ACCESS_LOGS_SSE_S3)
 
     # Queues that are dead-letter destinations themselves.
     for queue in (stack.ingestion.failed_events, stack.alerts.undelivered):
         _suppress(queue, "AwsSolutions-SQS3", QUEUE_IS_DLQ)
+        _suppress(queue, "Serverless-SQSRedrivePolicy", QUEUE_IS_DLQ)
 
     # CDK's singleton custom resource for S3 notifications (created at the stack root).
     for child in Stack.of(stack).node.children:
@@ -171,3 +220,7 @@ def apply(stack: PipelineStack) -> None:
                 NOTIFICATIONS_HANDLER,
                 ["Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"],
             )
+    # ...and the policy CDK attaches to that handler's role from the bucket it configures.
+    notifications = stack.storage.bucket.node.try_find_child("Notifications")
+    if notifications is not None:
+        _suppress(notifications, "NIST.800.53.R5-IAMNoInlinePolicy", NOTIFICATIONS_HANDLER)

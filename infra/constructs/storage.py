@@ -90,7 +90,8 @@ class Storage(Construct):
             enable_key_rotation=True,
         )
 
-        # Server access logs of the data bucket; S3 log delivery cannot write SSE-KMS, hence SSE-S3.
+        # Server access logs of the data bucket: request metadata, SSE-S3 (log delivery needs no key grant).
+        # Versioned, so a log cannot be overwritten unseen; old versions expire with the logs.
         self.access_logs = s3.Bucket(
             self,
             "AccessLogsBucket",
@@ -98,8 +99,13 @@ class Storage(Construct):
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             enforce_ssl=True,
+            versioned=True,
             lifecycle_rules=[
-                s3.LifecycleRule(id="ExpireAccessLogs", expiration=Duration.days(access_log_expiry_days))
+                s3.LifecycleRule(
+                    id="ExpireAccessLogs",
+                    expiration=Duration.days(access_log_expiry_days),
+                    noncurrent_version_expiration=Duration.days(1),
+                )
             ],
             removal_policy=RemovalPolicy.RETAIN,
         )

@@ -6,6 +6,7 @@ catalog), cdk-nag (AwsSolutions) and cfn-lint. No snapshots: asset hashes churn.
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import subprocess
@@ -20,6 +21,7 @@ import pytest
 from aws_cdk.assertions import Annotations, Match, Template
 
 from infra.app import BUNDLING_STACKS, cdk_json_context, create_app
+from infra.paths import REPO_ROOT
 from infra.constructs.functions import POWERTOOLS_LAYER_PARAMETER, POWERTOOLS_VERSION, PYTHON_RUNTIME
 from infra.settings import Settings, SettingsError
 from infra.stack import PipelineStack
@@ -784,11 +786,37 @@ def test_outputs(synth: Synth) -> None:
 
 
 # ------------------------------------------------------------------------------------------ static checks
+NAG_RULE = r"(AwsSolutions|NIST\.800\.53\.R5|Serverless)-.*"
+
+
 def test_cdk_nag_reports_no_unsuppressed_finding(synth: Synth) -> None:
-    errors = synth.annotations.find_error("*", Match.string_like_regexp("AwsSolutions-.*"))
-    warnings = synth.annotations.find_warning("*", Match.string_like_regexp("AwsSolutions-.*"))
+    errors = synth.annotations.find_error("*", Match.string_like_regexp(NAG_RULE))
+    warnings = synth.annotations.find_warning("*", Match.string_like_regexp(NAG_RULE))
     assert errors == [], "\n".join(f"{e.id}: {e.entry.data}" for e in errors)
     assert warnings == [], "\n".join(f"{w.id}: {w.entry.data}" for w in warnings)
+
+
+def nag_report(synth: Synth, pack: str) -> dict[str, set[tuple[str, str]]]:
+    """cdk-nag's CSV report of one pack: compliance status -> {(rule, resource path)}."""
+    found: dict[str, set[tuple[str, str]]] = {}
+    with (synth.outdir / f"{pack}--{synth.stack.stack_name}-NagReport.csv").open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            found.setdefault(row["Compliance"], set()).add((row["Rule ID"], row["Resource ID"]))
+    return found
+
+
+def test_the_readme_states_each_nag_packs_counts(synth: Synth) -> None:
+    # README's table of the three packs: suppressed findings (rules) and unsuppressed, as the reports count.
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    stated = {m[0]: (int(m[1]), int(m[2]), int(m[3]))
+              for m in re.findall(r"^\| `([\w.]+)` \| (\d+) \((\d+) rules?\) \| (\d+) \|$", readme, re.M)}
+    assert set(stated) == {"AwsSolutions", "NIST.800.53.R5", "Serverless"}, stated
+    for pack, counts in stated.items():
+        report = nag_report(synth, pack)
+        suppressed = report.get("Suppressed", set())
+        unsuppressed = {f for status, fs in report.items() if status not in ("Compliant", "Suppressed") for f in fs}
+        assert counts == (len(suppressed), len({rule for rule, _ in suppressed}), len(unsuppressed)), pack
+        assert report.get("Compliant"), pack  # the pack ran on this stack
 
 
 def test_cfn_lint_reports_no_error(synth: Synth) -> None:
