@@ -21,8 +21,8 @@ import pytest
 from aws_cdk.assertions import Annotations, Match, Template
 
 from infra.app import BUNDLING_STACKS, cdk_json_context, create_app
-from infra.paths import REPO_ROOT
 from infra.constructs.functions import POWERTOOLS_LAYER_PARAMETER, POWERTOOLS_VERSION, PYTHON_RUNTIME
+from infra.paths import REPO_ROOT
 from infra.settings import Settings, SettingsError
 from infra.stack import PipelineStack
 from ticketcore.contract import load_contract
