@@ -84,6 +84,7 @@ class Column:
     min: int | None = None
     max: int | None = None
     separators: tuple[str, ...] = (";", ",")
+    max_length: int | None = None  # characters of the source value; None: the contract's max_field_length
 
     def synonym_map(self) -> dict[str, str]:
         """Normalised synonym -> canonical value (canonical values map to themselves)."""
@@ -141,6 +142,19 @@ class Profile:
         return sum(1 for s in self.signature if s in keys)
 
 
+# Athena (Trino) reads no row over 32 MB and Parquet pages grow with the value: a 1 MiB cell is already beyond
+# any help-desk text (a long e-mail thread is tens of kilobytes), and far below what breaks a query.
+DEFAULT_MAX_FIELD_LENGTH = 1_048_576
+
+
+def _length_limit(value: Any, where: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ContractError(f"{where} must be a positive whole number of characters, not {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Contract:
     name: str
@@ -157,6 +171,14 @@ class Contract:
     profile_aliases: frozenset[str] = frozenset()
     # The `timestamps:` block: ambiguous date order, two-digit-year pivot, plausible range.
     timestamps: TimestampSettings = field(default_factory=TimestampSettings)
+    # Longest source value, in characters, of a column without its own `max_length` (unknown columns too).
+    max_field_length: int = DEFAULT_MAX_FIELD_LENGTH
+
+    def field_limit(self, column: str | None) -> int:
+        """The longest value, in characters, the column `column` (None: a column the contract does not name,
+        kept in `extra`) may hold before its row is quarantined (`field_too_long:<column>`)."""
+        col = self.columns.get(column) if column else None
+        return col.max_length if col is not None and col.max_length is not None else self.max_field_length
 
     @property
     def required(self) -> list[str]:
@@ -381,6 +403,7 @@ def parse_contract(text: str, source: str = "<string>") -> Contract:
             min=spec.get("min"),
             max=spec.get("max"),
             separators=tuple(spec.get("separators", [";", ","])),
+            max_length=_length_limit(spec.get("max_length"), f"{source}: column {name!r} max_length"),
         )
     expectations = []
     for raw in doc.get("expectations", []):
@@ -405,6 +428,8 @@ def parse_contract(text: str, source: str = "<string>") -> Contract:
         timestamps=timestamps,
         profiles=parse_profiles(doc.get("profiles"), columns, source),
         header_prefixes=tuple(normalise_header(p) for p in doc.get("header_prefixes", [])),
+        max_field_length=_length_limit(doc.get("max_field_length"), f"{source}: max_field_length")
+        or DEFAULT_MAX_FIELD_LENGTH,
     )
     contract.alias_index()  # fail on clashing aliases at load time
     for name in contract.profiles:

@@ -565,6 +565,26 @@ class TypedColumns:
     coerced_flags: dict[str, str] = field(default_factory=dict)  # canonical column -> flag column
     # Timestamp column -> flag column: a value read, but outside the contract's plausible range (nulled).
     out_of_range_flags: dict[str, str] = field(default_factory=dict)
+    # The `field_too_long:<column>` reasons the file's columns can give (`TOO_LONG` holds a row's first one).
+    too_long_reasons: list[str] = field(default_factory=list)
+
+
+TOO_LONG = "_too_long"
+
+
+def too_long_reason(contract: Contract, mapping: HeaderMapping, info: TypedColumns) -> SparkColumn:
+    """The first of the row's source values longer than its column's limit (`Contract.field_limit`, in
+    characters) as `field_too_long:<column>` (`extra` for an unknown column), else null. The byte length is
+    known without reading the value and is never below the character count, so only a value with that many
+    bytes has its characters counted."""
+    checks = []
+    for c in mapping.columns:
+        limit, reason = contract.field_limit(c.field), f"field_too_long:{c.field or EXTRA}"
+        v = F.col(raw(c.name))
+        checks.append(F.when((F.octet_length(v) > limit) & (F.length(v) > limit), F.lit(reason)))
+        if reason not in info.too_long_reasons:
+            info.too_long_reasons.append(reason)
+    return F.coalesce(*checks) if checks else F.lit(None).cast("string")
 
 
 def type_columns(
@@ -602,6 +622,7 @@ def type_columns(
             info.coerced_flags[col.name] = f"_coerced_{col.name}"
     # Unknown columns, however many, in one map (trimmed values, missing-value tokens left out).
     typed_cols.append(string_map([(c.name, F.col(value(c.name))) for c in mapping.unmapped]).alias(EXTRA))
+    typed_cols.append(too_long_reason(contract, mapping, info).alias(TOO_LONG))
     out = df.select("*", *typed_cols)
     # A second projection, so the (costly) parse is referenced, not re-evaluated.
     flags = [
@@ -624,6 +645,7 @@ def type_columns(
 def classify(df: DataFrame, contract: Contract, info: TypedColumns) -> DataFrame:
     """Give each row an error reason (null for valid rows). The first applicable reason wins."""
     reason: SparkColumn = F.when(F.col(CORRUPT).isNotNull(), F.lit(WRONG_FIELD_COUNT))
+    reason = reason.when(F.col(TOO_LONG).isNotNull(), F.col(TOO_LONG))
     for name in contract.required:
         if name in info.out_of_range_flags:
             reason = reason.when(F.col(info.out_of_range_flags[name]), F.lit(f"out_of_range_required:{name}"))
@@ -681,7 +703,7 @@ def record_outcomes(classified: DataFrame, header_lines: int = 1, open_quote_lin
 
 def possible_reasons(contract: Contract, info: TypedColumns) -> list[str]:
     """Every error reason `classify` and the dedupe can give, so the counts are one aggregation."""
-    reasons = [WRONG_FIELD_COUNT]
+    reasons = [WRONG_FIELD_COUNT, *info.too_long_reasons]
     for name in contract.required:
         if name in info.out_of_range_flags:
             reasons.append(f"out_of_range_required:{name}")

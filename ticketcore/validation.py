@@ -142,6 +142,8 @@ def expectation_name(exp: Expectation) -> str:
     if exp.type == "quarantine_share":
         share = float(exp.params.get("max_share", DEFAULT_MAX_QUARANTINE_SHARE))
         return f"quarantine_share(rows quarantined <= {share:.0%} of rows read)"
+    if exp.type == "max_length":
+        return f"max_length({exp.column})"
     if exp.type == "not_before":
         return f"not_before({exp.column} >= {exp.params['other']})"
     if exp.type == "row_count_reconciles":
@@ -169,6 +171,16 @@ def _gx_expectation(exp: Expectation, contract: Contract, gxe: Any) -> Any:
         col = contract.columns[exp.column]
         low, high = exp.params.get("min", col.min), exp.params.get("max", col.max)
         return gxe.ExpectColumnValuesToBeBetween(column=exp.column, min_value=low, max_value=high, meta=meta)
+    if exp.type == "max_length":  # the Glue job quarantines longer values; this checks what was staged
+        assert exp.column is not None
+        return gxe.ExpectColumnValueLengthsToBeBetween(
+            column=exp.column, min_value=None, max_value=contract.field_limit(exp.column), meta=meta
+        )
+    if exp.type == "max_length":  # the Glue job quarantines longer values; this checks what was staged
+        assert exp.column is not None
+        return gxe.ExpectColumnValueLengthsToBeBetween(
+            column=exp.column, min_value=None, max_value=contract.field_limit(exp.column), meta=meta
+        )
     if exp.type == "not_before":
         share = float(exp.params.get("max_violation_share", 0.0))
         return gxe.ExpectColumnPairValuesAToBeGreaterThanB(
@@ -361,6 +373,8 @@ def _summary(entry: dict[str, Any], kwargs: Any, params: dict[str, Any]) -> str:
         return f"{name}: {count} values outside the set ({_pct(obs.get('unexpected_percent'))}){shown}"
     if kind == "between":
         return f"{name}: {count} values outside [{kwargs.get('min_value')}, {kwargs.get('max_value')}]{shown}"
+    if kind == "max_length":
+        return f"{name}: {count} values longer than {kwargs.get('max_value')} characters{shown}"
     if kind == "not_before":
         tolerated = 1.0 - float(kwargs.get("mostly", 1.0))
         return (f"{name}: {_pct(obs.get('unexpected_percent'))} of rows violate, {_pct(tolerated * 100)} "

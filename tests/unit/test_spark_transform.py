@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 from pyspark.sql import functions as F
 
 from ticketcore import spark_transform as tx
-from ticketcore.contract import load_contract, map_headers
+from ticketcore.contract import DEFAULT_CONTRACT_PATH as CONTRACT_FILE
+from ticketcore.contract import ContractError, load_contract, map_headers, parse_contract
 from ticketcore.timeformats import choose_format, evidence_of
 
 pytestmark = pytest.mark.spark
@@ -182,6 +184,37 @@ def test_classify_and_duplicates(spark, contract):
         6: "duplicate_superseded",
         7: None,
     }
+
+
+def test_values_longer_than_their_columns_limit_quarantine_the_row(spark, contract):
+    # ticket_id's own max_length (255, in the contract file), the contract-wide max_field_length for the other
+    # columns, named or not (lowered here so the test stays small). Lengths are characters, not bytes: "é" * 12
+    # is 24 bytes and fits a limit of 12.
+    small = replace(contract, max_field_length=12)
+    assert (contract.field_limit("ticket_id"), small.field_limit("subject"), small.field_limit(None)) == (255, 12, 12)
+    headers = ["Ticket ID", "Created At", "Subject", "Shoe Size"]
+    typed, info, _ = typed_rows(spark, small, headers, [
+        ("A" * 255, "2024-01-01", "é" * 12, "42"),        # line 2: every value at its limit
+        ("B" * 256, "2024-01-01", "ok", "42"),             # line 3: the id is one character too long
+        ("C", "2024-01-01", "x" * 13, "42"),               # line 4: the subject
+        ("D", "2024-01-01", "ok", "9" * 13),               # line 5: a column the contract does not name
+        ("E" * 300, "2024-01-01", "y" * 50, "9" * 13),     # line 6: the first too-long column is the reason
+    ])
+    got = {r[tx.LINE]: r[tx.REASON] for r in tx.classify(typed, small, info).collect()}
+    assert got == {2: None, 3: "field_too_long:ticket_id", 4: "field_too_long:subject", 5: "field_too_long:extra",
+                   6: "field_too_long:ticket_id"}
+    assert {"field_too_long:ticket_id", "field_too_long:subject", "field_too_long:created_at",
+            "field_too_long:extra"} <= set(tx.possible_reasons(small, info))
+
+
+def test_a_contract_refuses_a_length_limit_that_is_not_a_positive_whole_number(tmp_path):
+    text = (CONTRACT_FILE.read_text(encoding="utf-8")
+            .replace("max_length: 255", "max_length: 0"))
+    with pytest.raises(ContractError, match=r"column 'ticket_id' max_length must be a positive whole number.*0"):
+        parse_contract(text, "c.yaml")
+    text = CONTRACT_FILE.read_text(encoding="utf-8").replace("max_field_length: 1048576", "max_field_length: 1e6")
+    with pytest.raises(ContractError, match="max_field_length must be a positive whole number"):
+        parse_contract(text, "c.yaml")
 
 
 def test_derive_resolution_hours_and_partitions(spark, contract):

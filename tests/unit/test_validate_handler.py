@@ -108,7 +108,7 @@ def test_a_passing_run_returns_a_summary_and_writes_the_report(handler, storage)
     # one result per contract expectation (row_count_reconciles gives two: the GX row count and the
     # run report's own reconciliation), the run-report quarantine share included
     names = [r["name"] for r in report["results"]]
-    assert len(names) == len(yaml.safe_load(DEFAULT_CONTRACT_PATH.read_text())["expectations"]) + 1 == 11
+    assert len(names) == len(yaml.safe_load(DEFAULT_CONTRACT_PATH.read_text())["expectations"]) + 1 == 12
     assert names[-1] == "quarantine_share(rows quarantined <= 50% of rows read)"
 
 

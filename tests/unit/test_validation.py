@@ -126,13 +126,14 @@ def test_suite_has_one_expectation_per_contract_entry_with_its_severity():
     suite = build_suite(CONTRACT)
     gx_types = {"not_null": "expect_column_values_to_not_be_null",
                 "unique": "expect_column_values_to_be_unique",
+                "max_length": "expect_column_value_lengths_to_be_between",
                 "in_set": "expect_column_values_to_be_in_set",
                 "between": "expect_column_values_to_be_between",
                 "not_before": "expect_column_pair_values_a_to_be_greater_than_b",
                 "row_count_reconciles": "expect_table_row_count_to_equal"}
     # The quarantine share is checked on the run report, not by great-expectations.
     gx_entries = [e for e in CONTRACT.expectations if e.type != "quarantine_share"]
-    assert len(suite.expectations) == len(gx_entries) == len(CONTRACT.expectations) - 1 == 9
+    assert len(suite.expectations) == len(gx_entries) == len(CONTRACT.expectations) - 1 == 10
     for gx_exp, entry in zip(suite.expectations, gx_entries, strict=True):
         assert gx_exp.expectation_type == gx_types[entry.type]
         assert gx_exp.meta["severity"] == entry.severity
@@ -142,6 +143,7 @@ def test_suite_has_one_expectation_per_contract_entry_with_its_severity():
     assert configs["in_set(priority)"]["value_set"] == ["low", "medium", "high", "urgent"]
     between = configs["between(satisfaction_score)"]
     assert (between["min_value"], between["max_value"]) == (1, 5)
+    assert configs["max_length(ticket_id)"]["max_value"] == CONTRACT.columns["ticket_id"].max_length == 255
     pair = configs["not_before(resolved_at >= created_at)"]
     assert (pair["column_A"], pair["column_B"], pair["or_equal"], pair["mostly"]) == (
         "resolved_at", "created_at", True, 0.98)
@@ -163,13 +165,13 @@ def test_clean_output_passes_every_expectation(storage, capfd):
     assert result.success and result.failed_errors == [] and result.failed_warnings == []
     assert result.row_count == 40
     assert [r["name"] for r in result.results] == [
-        "not_null(ticket_id)", "not_null(created_at)", "unique(ticket_id)", "in_set(status)",
+        "not_null(ticket_id)", "not_null(created_at)", "unique(ticket_id)", "max_length(ticket_id)", "in_set(status)",
         "in_set(priority)", "in_set(channel)", "between(satisfaction_score)",
         "not_before(resolved_at >= created_at)", "row_count_reconciles(staged rows == rows_valid)",
         RECONCILE_NAME, SHARE_NAME,
     ]
     assert all(r["success"] for r in result.results)
-    assert result.statistics["files"] == 2 and result.statistics["evaluated"] == 11
+    assert result.statistics["files"] == 2 and result.statistics["evaluated"] == 12
     assert by_name(result)["between(satisfaction_score)"]["observed"]["missing_count"] == 20
     json.dumps(result.to_report())  # plain JSON all the way down
     assert "Calculating Metrics" not in capfd.readouterr().err  # GX's tqdm bars are off
@@ -190,6 +192,17 @@ def test_duplicate_ticket_ids_fail_with_an_error_naming_them(storage):
     # Counts in the message (it reaches history, logs and the alert); the values only in the report.
     assert "T0003" not in message and "T0007" not in message and "examples in the validation report" in message
     assert raised.value.result is result
+
+
+def test_a_staged_id_longer_than_its_max_length_fails_without_quoting_it(storage):
+    # The Glue job quarantines such rows (field_too_long:ticket_id); this is the gate behind it.
+    long_id = "T" + "9" * 255
+    result = run(storage, stage(storage, [ticket(i) for i in range(20)] + [ticket(50, ticket_id=long_id)]))
+    assert result.failed_errors == ["max_length(ticket_id)"]
+    with pytest.raises(DataQualityError) as raised:
+        result.raise_on_failure()
+    assert "max_length(ticket_id): 1 values longer than 255 characters" in str(raised.value)
+    assert long_id not in str(raised.value)
 
 
 def test_unknown_status_fails_when_the_contract_says_error(storage):
