@@ -2,7 +2,8 @@
 quarantined rows as CSV, and a run report. Runs unchanged on local PySpark (no `awsglue` there).
 
 Arguments (Glue style, `--name value`): --source, --staging, --quarantine, --reports, --run_id,
-optional --source_key, --dialect (JSON from the inspect step), --contract (path of the contract YAML).
+optional --source_key, --inspection (URI of the inspect step's JSON, whose dialect is used), --dialect (that
+dialect as JSON, for runs without an inspect step), --contract (path of the contract YAML).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ T = TypeVar("T")
 SCAN_PIECE = 16 * 1024 * 1024  # bytes of the source held at a time by the quote scan
 S3_SCHEMES = ("s3", "s3a", "s3n")
 ARGUMENTS = ("source", "staging", "quarantine", "reports", "run_id")
-OPTIONAL_ARGUMENTS = ("source_key", "dialect", "contract")
+OPTIONAL_ARGUMENTS = ("source_key", "inspection", "dialect", "contract")
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class JobArgs:
     reports: str
     run_id: str
     source_key: str | None = None
+    inspection: str | None = None
     dialect: str | None = None
     contract: str | None = None
 
@@ -87,6 +89,16 @@ def read_raw_head(spark: SparkSession, uri: str, size: int = HEAD_BYTES) -> byte
     stream = fs.open(path)
     try:
         return bytes(stream.readNBytes(size))  # Java 11+: up to `size` bytes
+    finally:
+        stream.close()
+
+
+def read_json(spark: SparkSession, uri: str) -> Any:
+    """A small JSON object (the inspect step's result), read with the job's filesystem (S3 on Glue)."""
+    fs, path = _fs_path(spark, uri)
+    stream = fs.open(path)
+    try:
+        return json.loads(bytes(stream.readAllBytes()).decode("utf-8"))
     finally:
         stream.close()
 
@@ -421,7 +433,9 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
         clock = now
 
     contract = contract or load_contract(args.contract)
-    if args.dialect:
+    if args.inspection:  # the definition's way: every header, however wide the file, travels through S3
+        dialect = Dialect.from_dict(read_json(spark, args.inspection)["dialect"])
+    elif args.dialect:
         dialect = Dialect.from_dict(json.loads(args.dialect))
     else:
         dialect = detect_dialect(read_head(spark, args.source))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ticketcore import layout
@@ -11,6 +12,9 @@ from ticketcore.source import text_head
 from ticketcore.storage import Storage
 
 SAMPLE_ROWS = 50
+# A mapped header as the state shows it (the whole one is in the inspection file): a header matches a contract
+# name once normalised, so one padded with thousands of characters still maps, and must not fill the state.
+MAPPED_HEADER_SHOWN = 200
 
 
 def inspect_source(
@@ -18,8 +22,11 @@ def inspect_source(
 ) -> dict[str, Any]:
     """Check the head of exactly the upload an event names (`version_id`; the latest when empty, e.g. an
     unversioned bucket), then copy that version, ETag-checked, to `layout.landing_key(run_id, key)`: the
-    Glue job, validation and publish read only that copy. Returns the state the definition passes on
-    (`source_uri` is the landing copy; `source` holds key, version_id, etag and bytes for the manifest).
+    Glue job, validation and publish read only that copy. Writes the whole inspection (dialect with every
+    header, the per-position mapping, unknown columns) to `layout.inspection_key(run_id)`, which the Glue job
+    reads. Returns the state the definition passes on, a few KiB whatever the width of the file
+    (`source_uri` is the landing copy, `inspection_uri` the inspection; `source` holds key, version_id, etag
+    and bytes for the manifest; `unknown_columns` and `columns_not_preferred` are counts).
 
     Raises SchemaError (a file the contract cannot read: empty, not CSV, headers) and
     storage.ObjectMissingError (that version no longer exists: deleted before the run)."""
@@ -53,21 +60,30 @@ def inspect_source(
     staging = layout.staging_prefix(run_id)
     landing = layout.landing_key(run_id, key)
     storage.copy(key, landing, head_info.version_id, head_info.etag)
+    # The whole result (every header, every unknown column) goes to S3 beside the landing copy; the state gets
+    # its address and what an operator reads at a glance. A 2,000-column header of long names would otherwise
+    # pass Step Functions' 256 KiB payload limit (States.DataLimitExceeded, which no Retry catches).
+    inspection = layout.inspection_key(run_id)
+    storage.write_bytes(inspection, json.dumps({
+        "dialect": dialect.to_dict(),
+        "mapping": mapping.to_dict(),  # profile, per position {header, name, field, rule}, not_preferred
+        "unknown_columns": {c.name: c.header for c in mapping.unmapped},
+    }).encode())
+    state_dialect = {k: v for k, v in dialect.to_dict().items() if k != "headers"}
     return {
         "source_uri": storage.uri(landing),
+        "inspection_uri": storage.uri(inspection),
         "source": {"key": key, "version_id": head_info.version_id, "etag": head_info.etag, "bytes": size},
         "staging_uri": storage.uri(staging),
         "quarantine_uri": storage.uri(layout.quarantine_prefix(key, run_id)),
         "reports_uri": storage.uri(layout.reports_prefix(run_id)),
         "bytes": size,
         "compression": source.compression,
-        "dialect": dialect.to_dict(),
+        "dialect": {**state_dialect, "columns": len(dialect.headers)},
         "profile": mapping.profile,
-        "mapping": mapping.canonical,
-        # Columns the contract does not name (published in the `extra` map): key in `extra` -> header. The
-        # per-position mapping with its rules (HeaderMapping.to_dict) stays out of this state: a wide file's
-        # would take a large share of Step Functions' 256 KiB payload; the run report carries it.
-        "unknown_columns": {c.name: c.header for c in mapping.unmapped},
-        "columns_not_preferred": [n.to_dict() for n in mapping.not_preferred],
+        # Source header -> contract field: at most one header per field, each a name the contract matched.
+        "mapping": {header[:MAPPED_HEADER_SHOWN]: name for header, name in mapping.canonical.items()},
+        "unknown_columns": len(mapping.unmapped),  # kept in `extra`; their names are in the inspection file
+        "columns_not_preferred": len(mapping.not_preferred),
         "sample_field_counts": {str(k): v for k, v in sorted(widths.items())},
     }

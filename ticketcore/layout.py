@@ -46,6 +46,12 @@ def source_id(source_key: str) -> str:
     return f"{source_name(source_key)[:60]}-{digest}"
 
 
+def inspection_key(run_id: str) -> str:
+    """`support_ticket/landing/<run>/inspection.json`: the inspect step's whole result (every header, the
+    per-position mapping), beside the landing copy the Glue job reads; the state carries only its address."""
+    return f"{LANDING_PREFIX}{run_id}/inspection.json"
+
+
 def landing_key(run_id: str, source_key: str) -> str:
     """`support_ticket/landing/<run>/source.csv` (`.csv.gz`, `.zip` as the upload's key ends): generated from the
     execution name alone, so no reader ever sees the upload's key as a path or a pattern (`*`, `[`, `//`, `..`)."""

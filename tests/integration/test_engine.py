@@ -37,6 +37,7 @@ VALUES = {
 INPUT = {"bucket": "data", "key": "raw/tickets.csv", "version_id": "v1", "sequencer": "0055AED6DCD90281E5"}
 INSPECTION = {
     "source_uri": "s3://data/landing/r/source.csv",
+    "inspection_uri": "s3://data/landing/r/inspection.json",
     "source": {"key": "raw/tickets.csv", "version_id": "v1", "etag": '"9b2cf535f27731c974343645a3985328"', "bytes": 10},
     "staging_uri": "s3://data/staging/r",
     "quarantine_uri": "s3://data/quarantine/r",
@@ -75,6 +76,8 @@ class Backend:
             raise step
         if step == "block":
             self.release.wait(10)
+        if isinstance(step, dict):  # a result of its own
+            return step
         return INSPECTION if function_name == VALUES["InspectFunctionArn"] else {"ok": True}
 
     def start_job_run(self, job_name: str, arguments: dict[str, str]) -> str:
@@ -166,9 +169,10 @@ def test_success_path_history_has_the_aws_shape(engine: Any) -> None:
         "TaskStateExited",
     ]
     assert types[0] == "ExecutionStarted" and types[-1] == "ExecutionSucceeded"
-    # Glue gets its arguments the way Glue passes them: strings, the dialect as JSON
+    # Glue gets its arguments the way Glue passes them: strings; the inspection by its address, not inline
     (arguments,) = [detail for run, state, op, detail in backend.calls if run == name and op == "start"]
-    assert arguments["--run_id"] == name and json.loads(arguments["--dialect"]) == INSPECTION["dialect"]
+    assert arguments["--run_id"] == name and arguments["--inspection"] == INSPECTION["inspection_uri"]
+    assert "--dialect" not in arguments
     summary = local.summary(execution)
     assert [(run.name, run.status, run.attempts) for run in summary] == [
         ("InspectSource", "SUCCEEDED", 1),
@@ -204,6 +208,29 @@ def test_an_exception_class_name_becomes_the_error_name(engine: Any) -> None:
 def test_function_error_sets_the_error_type_exactly(engine: Any) -> None:
     _, _, result = execute(engine, {"InspectSource": [FunctionError("SchemaError", "no ticket_id column")]})
     assert result["error"] == "SchemaError"
+
+
+def sized_result(size: int) -> dict[str, Any]:
+    """A task result whose JSON is exactly `size` bytes."""
+    result = {**INSPECTION, "pad": ""}
+    result["pad"] = "x" * (size - len(json.dumps(result).encode()))
+    assert len(json.dumps(result).encode()) == size
+    return result
+
+
+def test_a_result_over_the_256_kib_payload_quota_fails_the_task_unretried(engine: Any) -> None:
+    # Step Functions' quota on a state's data (256 KiB of UTF-8 JSON), enforced by moto's interpreter as on
+    # AWS: States.DataLimitExceeded, which the definition's Retry does not name. The inspect step keeps its
+    # result small for this reason (the whole inspection goes to S3).
+    local, backend, _ = engine
+    _, _, result = execute(engine, {"InspectSource": [sized_result(200 * 1024)]})
+    assert result["status"] == "SUCCEEDED"
+    name, execution, result = execute(engine, {"InspectSource": [sized_result(256 * 1024)]})
+    assert (result["status"], result["error"]) == ("FAILED", "States.DataLimitExceeded")
+    assert "exceeding the maximum number of bytes service limit" in result["cause"]
+    inspect = local.summary(execution)[0]
+    assert (inspect.name, inspect.attempts, inspect.error) == ("InspectSource", 1, "States.DataLimitExceeded")
+    assert not [call for call in backend.calls if call[0] == name and call[1] == "TransformTickets"]
 
 
 def test_service_error_is_lambda_service_exception_and_retried(engine: Any) -> None:

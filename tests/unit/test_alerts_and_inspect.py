@@ -90,10 +90,14 @@ def storage(tmp_path):
 def test_inspect_outputs_dialect_mapping_and_locations(storage):
     storage.write_bytes("support_ticket/raw/t.csv", b"Ticket ID;Created At;Colour\n1;2024-01-01;red\n")
     out = inspect_source(storage, "support_ticket/raw/t.csv", "run-1", load_contract())
-    assert out["dialect"]["delimiter"] == ";"
+    assert out["dialect"]["delimiter"] == ";" and out["dialect"]["columns"] == 3
     assert out["mapping"] == {"Ticket ID": "ticket_id", "Created At": "created_at"}
-    assert out["unknown_columns"] == {"colour": "Colour"}  # key in the extra map -> source header
-    assert out["profile"] is None and out["columns_not_preferred"] == []
+    assert out["unknown_columns"] == 1 and out["profile"] is None and out["columns_not_preferred"] == 0
+    # The whole inspection, read by the Glue job: every header, and key in the extra map -> source header.
+    assert out["inspection_uri"].endswith("bucket/support_ticket/landing/run-1/inspection.json")
+    inspection = json.loads(storage.read_bytes("support_ticket/landing/run-1/inspection.json"))
+    assert inspection["dialect"]["headers"] == ["Ticket ID", "Created At", "Colour"]
+    assert inspection["unknown_columns"] == {"colour": "Colour"}
     assert out["staging_uri"].endswith("bucket/support_ticket/staging/run-1/")
     assert out["quarantine_uri"].endswith("bucket/support_ticket/quarantine/t/run-1/")
     assert out["sample_field_counts"] == {"3": 1}
@@ -106,9 +110,34 @@ def test_inspect_names_the_profile_and_the_columns_not_preferred(storage):
     out = inspect_source(storage, "support_ticket/raw/sn.csv", "run-1", load_contract())
     assert out["profile"] == "servicenow"
     assert out["mapping"]["number"] == "ticket_id" and out["mapping"]["resolved_at"] == "resolved_at"
-    assert [(n["header"], n["field"], n["preferred"]) for n in out["columns_not_preferred"]] == [
+    assert (out["columns_not_preferred"], out["unknown_columns"]) == (1, 1)
+    inspection = json.loads(storage.read_bytes("support_ticket/landing/run-1/inspection.json"))
+    assert [(n["header"], n["field"], n["preferred"]) for n in inspection["mapping"]["not_preferred"]] == [
         ("closed_at", "resolved_at", "resolved_at")]
-    assert out["unknown_columns"] == {"closed_at": "closed_at"}
+    assert inspection["unknown_columns"] == {"closed_at": "closed_at"}
+
+
+def test_a_wide_file_of_long_headers_keeps_the_state_small(storage):
+    # 2,000 columns (the limit) of 120-character names: 240 KB of header, which inline would pass Step Functions'
+    # 256 KiB payload quota twice over (headers in the dialect, and again as unknown columns). The state holds
+    # counts and the inspection's address; the inspection file holds every header.
+    headers = ["Ticket ID", "Created At"] + [f"custom field {i:04d} " + "x" * 102 for i in range(1998)]
+    storage.write_bytes("support_ticket/raw/wide.csv", (",".join(headers) + "\n" + ",".join(["1", "2024-01-01"]
+                                                        + ["v"] * 1998) + "\n").encode())
+    out = inspect_source(storage, "support_ticket/raw/wide.csv", "run-1", load_contract())
+    assert len(json.dumps(out).encode()) < 4096
+    assert (out["dialect"]["columns"], out["unknown_columns"]) == (2000, 1998)
+    inspection = json.loads(storage.read_bytes("support_ticket/landing/run-1/inspection.json"))
+    assert inspection["dialect"]["headers"] == headers and len(inspection["unknown_columns"]) == 1998
+
+
+def test_a_mapped_header_padded_with_symbols_is_shown_cut_in_the_state(storage):
+    # Normalised, `Ticket ID!!!!...` is `ticket_id`: it maps, and the state shows its first 200 characters.
+    header = "Ticket ID" + "!" * 100_000
+    storage.write_bytes("support_ticket/raw/pad.csv", f"{header},Created At\n1,2024-01-01\n".encode())
+    out = inspect_source(storage, "support_ticket/raw/pad.csv", "run-1", load_contract())
+    assert out["mapping"] == {header[:200]: "ticket_id", "Created At": "created_at"}
+    assert len(json.dumps(out).encode()) < 4096
 
 
 @pytest.mark.parametrize(
@@ -137,7 +166,7 @@ def test_inspect_reads_compressed_uploads_decompressed(storage):
     storage.write_bytes("support_ticket/raw/t.csv.gz", gzip.compress(text))
     out = inspect_source(storage, "support_ticket/raw/t.csv.gz", "run-1", load_contract())
     assert (out["compression"], out["dialect"]["delimiter"]) == ("gzip", ";")
-    assert out["dialect"]["headers"] == ["Ticket ID", "Created At"] and out["sample_field_counts"] == {"2": 2}
+    assert out["dialect"]["columns"] == 2 and out["sample_field_counts"] == {"2": 2}
     assert out["quarantine_uri"].endswith("bucket/support_ticket/quarantine/t/run-1/")
 
     buffer = io.BytesIO()

@@ -203,6 +203,25 @@ def big_description() -> bytes:
     return text(rows).encode()
 
 
+def too_long_fields() -> bytes:
+    """A description one character over the contract's max_field_length (1 MiB) and an id over ticket_id's
+    max_length (255): those two rows are quarantined whole, the others published. Gzip-compressed (a few KB)."""
+    rows = clean("LONG", 5)
+    rows[1][8] = "d" * (1_048_576 + 1)
+    rows[2][0] = "LONG-" + "9" * 251  # 256 characters
+    rows[3][8] = "é" * 1_048_576  # at the limit in characters (twice that in UTF-8 bytes): published
+    return gzip.compress(text(rows).encode(), mtime=0)
+
+
+def wide_long_headers() -> bytes:
+    """1,500 columns named with 150 characters each (225 KB of header, inside the 256 KiB head): inline, the
+    inspect step's result would pass Step Functions' 256 KiB payload quota; it travels through S3 instead.
+    Gzip-compressed (a few KB)."""
+    extra = [f"Custom field {i:04d} " + "z" * 132 for i in range(1500 - len(HEADERS))]
+    rows = [[*r, *(f"c{i}" for i in range(len(extra)))] for r in clean("WIDE", 3)]
+    return gzip.compress(text(rows, headers=[*HEADERS, *extra]).encode(), mtime=0)
+
+
 def formula_values() -> bytes:
     rows = clean("F", 6)
     rows[0][7], rows[0][8] = "=SUM(A1)", '=HYPERLINK("http://example.test","click")'
@@ -264,6 +283,8 @@ FILES: dict[str, Callable[[], bytes]] = {
     "unterminated_quote.csv": unterminated_quote,
     "unterminated_quote_after_head.csv": unterminated_quote_after_head,
     "big_description.csv": big_description,
+    "too_long_fields.csv": too_long_fields,
+    "wide_long_headers.csv": wide_long_headers,
     "formula_values.csv": formula_values,
     "quoted_newlines.csv": quoted_newlines,
     "duplicate_ids.csv": duplicate_ids,
