@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 SAMPLE := data/sample/support_ticket_data.csv
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast lint bench java clean
+.PHONY: help run test test-fast lint bench java clean lock
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -34,6 +34,18 @@ lint: $(STAMP) ## ruff and mypy
 
 bench: $(STAMP) java ## benchmarks; results in bench/RESULTS.md
 	$(PY) -m bench.run
+
+# The Lambdas' dependencies, resolved for their runtime (Python 3.12, x86_64 Linux) with every file's SHA-256:
+# the validate image and the dependency layer install with --require-hashes. `make test` fails when a lock no
+# longer matches its requirements.txt (tests/unit/test_supply_chain.py); this target rewrites both.
+LOCKED := lambdas/validate/requirements infra/layers/deps/requirements
+lock: $(STAMP) ## re-resolve the Lambdas' hash-locked dependencies (needs PyPI)
+	$(PY) -m pip install --quiet uv==0.13.8
+	for req in $(LOCKED); do \
+	  $(VENV)/bin/uv pip compile $$req.txt --generate-hashes --python-version 3.12 \
+	    --python-platform x86_64-manylinux_2_28 --no-emit-index-url --custom-compile-command "make lock" \
+	    --quiet -o $$req.lock || exit 1; \
+	done
 
 clean: ## remove local state (not the venv)
 	rm -rf .ticketflow cdk.out spark-warehouse

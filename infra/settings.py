@@ -40,6 +40,7 @@ LOG_RETENTION_DAYS = (
     3653,
 )
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_DIGEST_PINNED = re.compile(r"[a-z0-9.\-]+(?:/[a-z0-9._\-]+)+(?::[\w.\-]+)?@sha256:[0-9a-f]{64}")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
@@ -63,6 +64,8 @@ class Settings:
     create_athena: bool
     validate_memory_mb: int
     validate_timeout_seconds: int
+    # The validate image's base, pinned by digest (`<repository>@sha256:<64 hex>`); None: the Dockerfile's tag.
+    validate_base_image: str | None = None
 
     @classmethod
     def from_node(cls, node: Node) -> Settings:
@@ -82,6 +85,7 @@ class Settings:
             create_athena=ctx.flag("create_athena"),
             validate_memory_mb=ctx.integer("validate_memory_mb"),
             validate_timeout_seconds=ctx.integer("validate_timeout_seconds"),
+            validate_base_image=ctx.optional_text("validate_base_image"),
         )
         settings.check()
         return settings
@@ -114,6 +118,8 @@ class Settings:
             problems.append("validate_memory_mb must be between 128 and 10240")
         if not 1 <= self.validate_timeout_seconds <= 900:
             problems.append("validate_timeout_seconds must be between 1 and 900")
+        if self.validate_base_image is not None and not _DIGEST_PINNED.fullmatch(self.validate_base_image):
+            problems.append("validate_base_image must name the image by digest: <repository>@sha256:<64 hex digits>")
         if problems:
             raise SettingsError("invalid CDK context: " + "; ".join(problems))
 

@@ -55,6 +55,7 @@ class PipelineStack(Stack):
             logs=self.logs,
             memory_mb=settings.validate_memory_mb,
             timeout_seconds=settings.validate_timeout_seconds,
+            base_image=settings.validate_base_image,
         )
         self.pipeline = Pipeline(
             self,

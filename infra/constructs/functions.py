@@ -69,8 +69,9 @@ class SharedLayers(Construct):
                     command=[
                         "bash",
                         "-c",
-                        "pip install --no-cache-dir --only-binary=:all: -r requirements.txt"
-                        " -t /asset-output/python",
+                        # Hash-locked (`make lock`): pip refuses a package or file the lock does not name.
+                        "pip install --no-cache-dir --require-hashes --only-binary=:all: --no-deps"
+                        " -r requirements.lock -t /asset-output/python",
                     ],
                 ),
             ),
@@ -79,7 +80,7 @@ class SharedLayers(Construct):
             Annotations.of(self.dependencies).add_warning_v2(
                 "ticketflow:DependenciesNotBundled",
                 "Bundling skipped (aws:cdk:bundling-stacks excludes this stack): the dependency layer holds "
-                "only requirements.txt. Fine for offline synthesis and tests; deploy with the CDK CLI.",
+                "only its requirement files. Fine for offline synthesis and tests; deploy with the CDK CLI.",
             )
 
     @property

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, IgnoreMode
+from aws_cdk import Annotations, Duration, IgnoreMode
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
@@ -23,6 +23,7 @@ class Validation(Construct):
         logs: EncryptedLogs,
         memory_mb: int,
         timeout_seconds: int,
+        base_image: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
 
@@ -34,7 +35,15 @@ class Validation(Construct):
             platform=ecr_assets.Platform.LINUX_AMD64,
             ignore_mode=IgnoreMode.DOCKER,
             exclude=docker_only("lambdas/__init__.py", "lambdas/validate/", "ticketcore/", "contracts/"),
+            # The base image by digest (Settings.validate_base_image); a tag can be moved to other content.
+            build_args={"BASE_IMAGE": base_image} if base_image else None,
         )
+        if base_image is None:
+            Annotations.of(self).add_warning_v2(
+                "ticketflow:BaseImageNotPinned",
+                "The validate image builds FROM a tag (public.ecr.aws/lambda/python:3.12); pin it by digest with "
+                "-c validate_base_image=public.ecr.aws/lambda/python:3.12@sha256:<digest>.",
+            )
 
         # Runs the contract's expectation suite on the staged output; error-severity failures stop the run.
         self.validate = PipelineFunction(

@@ -757,8 +757,9 @@ def test_validate_is_an_image_with_the_configured_size(synth: Synth, template: T
         {"PackageType": "Image", "MemorySize": 3008, "Timeout": 300, "TracingConfig": {"Mode": "Active"}},
     )
     dockerfile = (ROOT / "lambdas" / "validate" / "Dockerfile").read_text(encoding="utf-8")
-    base = re.search(r"^FROM public\.ecr\.aws/lambda/python:(\d+\.\d+)", dockerfile, re.M)
+    base = re.search(r"^ARG BASE_IMAGE=public\.ecr\.aws/lambda/python:(\d+\.\d+)$", dockerfile, re.M)
     assert base and f"python{base.group(1)}" == PYTHON_RUNTIME.name, "the image follows PYTHON_RUNTIME"
+    assert re.search(r"^FROM \$\{BASE_IMAGE\}$", dockerfile, re.M)
 
 
 def test_powertools_layer_pins_the_project_version(synth: Synth) -> None:
@@ -852,9 +853,28 @@ def test_settings_parse_cli_strings_and_reject_bad_values() -> None:
         {"create_athena": "maybe"},
         {"quarantine_expiry_days": 3},  # shorter than staging: a redrive would find its reports gone
         {"raw_version_expiry_days": 0},
+        {"validate_base_image": "public.ecr.aws/lambda/python:3.12"},  # a tag, not a digest
+        {"validate_base_image": "public.ecr.aws/lambda/python@sha256:abc"},
     ):
         with pytest.raises(SettingsError):
             settings(**bad)
+    assert settings(validate_base_image=PINNED_BASE).validate_base_image == PINNED_BASE
+
+
+# A made-up digest (the test never pulls it): the shape a deploy passes with -c validate_base_image=...
+PINNED_BASE = "public.ecr.aws/lambda/python:3.12@sha256:" + "0123456789abcdef" * 4
+
+
+def test_a_base_image_digest_reaches_the_image_build_and_a_tag_warns(synth: Synth, tmp_path: Path) -> None:
+    warnings = synth.annotations.find_warning("*", Match.string_like_regexp(".*BaseImageNotPinned.*"))
+    assert len(warnings) == 1 and "validate_base_image" in str(warnings[0].entry.data)
+    context = {BUNDLING_STACKS: [], "@aws-cdk/core:failSynthOnValidationErrors": False,
+               "validate_base_image": PINNED_BASE}
+    _, stack = create_app(context=context, outdir=str(tmp_path), env=ENV)
+    assert not Annotations.from_stack(stack).find_warning("*", Match.string_like_regexp(".*BaseImageNotPinned.*"))
+    assets = json.loads((tmp_path / f"{stack.artifact_id}.assets.json").read_text())
+    (image,) = assets["dockerImages"].values()
+    assert image["source"]["dockerBuildArgs"] == {"BASE_IMAGE": PINNED_BASE}
 
 
 @pytest.mark.infra
