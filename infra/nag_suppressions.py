@@ -106,6 +106,16 @@ ACCESS_LOGS_SSE_S3 = (
     "SSE-S3 so that S3's log delivery needs no grant on the data key (a customer key would have to allow the "
     "logging.s3.amazonaws.com principal)."
 )
+ARCHIVE_REPLICATION = (
+    "The role CDK creates for the data bucket's replication rule (raw_archive_retention_days > 0): it reads "
+    "object versions of the data bucket (the rule's filter limits replication to support_ticket/raw/; S3 "
+    "replication permissions are granted on the bucket's objects), writes replicas into the write-once "
+    "archive bucket, and uses the one data key on both sides."
+)
+ARCHIVE_IS_REPLICA = (
+    "The raw archive bucket is itself the replica of the data bucket's uploads (Object Lock, write-once); a "
+    "further replica is a deployment choice."
+)
 NOTIFICATIONS_HANDLER = (
     "CDK's own BucketNotificationsHandler (the custom resource behind bucket.add_event_notification): its "
     "role and AWSLambdaBasicExecutionRole are fixed by CDK and it only calls s3:PutBucketNotification on "
@@ -146,6 +156,8 @@ def apply(stack: PipelineStack) -> None:
         stack.steps.inspect: (RAW_PREFIX, LANDING_PREFIX),  # reads an upload's version, writes its landing copy
         stack.validation.validate: (STAGING_PREFIX, REPORTS_PREFIX, VALIDATION_PREFIX),
         stack.steps.publish: (VALIDATION_PREFIX, STAGING_PREFIX, REPORTS_PREFIX, PROCESSED_PREFIX, LOCKS_PREFIX),
+        stack.steps.retract: (PROCESSED_PREFIX, LOCKS_PREFIX, REPORTS_PREFIX, QUARANTINE_PREFIX, LANDING_PREFIX,
+                              STAGING_PREFIX, VALIDATION_PREFIX),
         stack.alerts.notify: (),
     }
     for function in stack.functions:
@@ -205,6 +217,15 @@ def apply(stack: PipelineStack) -> None:
     for bucket in (stack.storage.bucket, stack.storage.access_logs):
         _suppress(bucket, "NIST.800.53.R5-S3BucketReplicationEnabled", NO_REPLICATION)
     _suppress(stack.storage.access_logs, "NIST.800.53.R5-S3DefaultEncryptionKMS", ACCESS_LOGS_SSE_S3)
+    archive = stack.storage.archive
+    if archive is not None:
+        _suppress(archive, "NIST.800.53.R5-S3BucketReplicationEnabled", ARCHIVE_IS_REPLICA)
+        replication_role = stack.storage.bucket.node.try_find_child("ReplicationRole")
+        if replication_role is not None:
+            buckets = [stack.get_logical_id(b.node.default_child) for b in (stack.storage.bucket, archive)]  # type: ignore[arg-type]
+            _suppress(replication_role, "AwsSolutions-IAM5", ARCHIVE_REPLICATION,
+                      [*kms_actions, *[f"Resource::<{b}.Arn>/*" for b in buckets]])
+            _suppress(replication_role, "NIST.800.53.R5-IAMNoInlinePolicy", ARCHIVE_REPLICATION)
 
     # Queues that are dead-letter destinations themselves.
     for queue in (stack.ingestion.failed_events, stack.alerts.undelivered):

@@ -66,6 +66,9 @@ class Settings:
     validate_timeout_seconds: int
     # The validate image's base, pinned by digest (`<repository>@sha256:<64 hex>`); None: the Dockerfile's tag.
     validate_base_image: str | None = None
+    # A write-once (S3 Object Lock) archive of every upload, kept this many days; 0: no archive.
+    raw_archive_retention_days: int = 0
+    raw_archive_mode: str = "governance"  # or "compliance": no one, root included, can shorten it
 
     @classmethod
     def from_node(cls, node: Node) -> Settings:
@@ -86,6 +89,8 @@ class Settings:
             validate_memory_mb=ctx.integer("validate_memory_mb"),
             validate_timeout_seconds=ctx.integer("validate_timeout_seconds"),
             validate_base_image=ctx.optional_text("validate_base_image"),
+            raw_archive_retention_days=ctx.integer("raw_archive_retention_days"),
+            raw_archive_mode=ctx.text("raw_archive_mode"),
         )
         settings.check()
         return settings
@@ -118,6 +123,10 @@ class Settings:
             problems.append("validate_memory_mb must be between 128 and 10240")
         if not 1 <= self.validate_timeout_seconds <= 900:
             problems.append("validate_timeout_seconds must be between 1 and 900")
+        if not 0 <= self.raw_archive_retention_days <= 36500:
+            problems.append("raw_archive_retention_days must be between 0 (no archive) and 36500")
+        if self.raw_archive_mode not in ("governance", "compliance"):
+            problems.append("raw_archive_mode must be governance or compliance")
         if self.validate_base_image is not None and not _DIGEST_PINNED.fullmatch(self.validate_base_image):
             problems.append("validate_base_image must name the image by digest: <repository>@sha256:<64 hex digits>")
         if problems:

@@ -35,6 +35,8 @@ class PipelineStack(Stack):
             staging_expiry_days=settings.staging_expiry_days,
             quarantine_expiry_days=settings.quarantine_expiry_days,
             noncurrent_expiry_days=settings.raw_version_expiry_days,
+            raw_archive_retention_days=settings.raw_archive_retention_days,
+            raw_archive_mode=settings.raw_archive_mode,
         )
         self.layers = SharedLayers(self, "Layers")
         self.etl = EtlJob(
@@ -66,6 +68,7 @@ class PipelineStack(Stack):
             inspect=self.steps.inspect.function,
             validate=self.validation.validate.function,
             publish=self.steps.publish.function,
+            retract=self.steps.retract.function,
         )
         state_machine = self.pipeline.state_machine
         self.ingestion = Ingestion(
@@ -114,6 +117,7 @@ class PipelineStack(Stack):
             self.steps.inspect,
             self.validation.validate,
             self.steps.publish,
+            self.steps.retract,
             self.alerts.notify,
         ]
 

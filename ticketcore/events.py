@@ -25,3 +25,14 @@ class StagedRunInput(BaseModel):
     sequencer: str = ""
     # Inspect's record of the upload the run read (key, version_id, etag, bytes); Publish puts it in the manifest.
     source: dict[str, Any] = {}
+
+
+class RetractInput(BaseModel):
+    """What RetractSource receives: the removed key, the version its event names, and the S3 event name."""
+
+    bucket: str
+    key: str
+    run_id: str
+    removal: str
+    version_id: str = ""
+    sequencer: str = ""

@@ -107,7 +107,7 @@ def _publish_locked(
     if previous.get("run_id") == run_id and all(storage.exists(f["key"]) for f in previous.get("files", [])):
         return {**previous, "outcome": "already_published"}
     # A slower, older execution of the same key must not overwrite a newer upload's output.
-    if sequencer and previous.get("sequencer") and _newer(previous["sequencer"], sequencer):
+    if sequencer and previous.get("sequencer") and newer_sequencer(previous["sequencer"], sequencer):
         return {"outcome": "superseded", "run_id": run_id, "current_run_id": previous.get("run_id"),
                 "source_key": source_key, "files": previous.get("files", [])}
 
@@ -150,7 +150,7 @@ def _rows_for(storage: Storage, staged_key: str, rows_by_file: dict[str, int]) -
     return None
 
 
-def _newer(a: str, b: str) -> bool:
+def newer_sequencer(a: str, b: str) -> bool:
     """S3 sequencers of one key compare as hex strings once padded to the same length."""
     width = max(len(a), len(b))
     return a.rjust(width, "0").upper() > b.rjust(width, "0").upper()

@@ -1,6 +1,7 @@
 """S3 event records -> Step Functions executions, idempotently.
 
-The execution name is derived from (bucket, key, version id or sequencer), and the input is a pure
+The execution name is derived from (bucket, key, version id or sequencer, and whether the object was removed:
+a deletion runs the erasure, `ticketcore.erasure`), and the input is a pure
 function of the record, so a duplicate delivery of the same event names the same execution: Step Functions
 either returns the running one or answers `ExecutionAlreadyExists`, and nothing runs twice. Both answers
 count as duplicates: the running one is recognised by its start date, earlier than the call.
@@ -26,12 +27,16 @@ _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
 @dataclass(frozen=True)
-class ObjectCreated:
+class S3ObjectEvent:
+    """One S3 event record: an object created, or (`removal`, the event name `ObjectRemoved:Delete` or
+    `ObjectRemoved:DeleteMarkerCreated`) removed, which starts the erasure of what was derived from it."""
+
     bucket: str
     key: str  # already URL-decoded
     size: int
     version_id: str | None = None
     sequencer: str | None = None
+    removal: str | None = None
 
 
 @dataclass
@@ -49,13 +54,17 @@ class TriggerResult:
                 "ignored": self.ignored, "failed": self.failed}
 
 
-def skip_reason(obj: ObjectCreated) -> str | None:
+def skip_reason(obj: S3ObjectEvent) -> str | None:
     """Why the object starts no execution (None: it is an upload to process). Accepted: a non-empty object
     under raw/ whose key ends in one of UPLOAD_SUFFIXES (case-insensitive)."""
     if obj.key.endswith("/"):
         return "folder marker"
     if not obj.key.startswith(RAW_PREFIX):
         return f"outside {RAW_PREFIX}"
+    if obj.removal and not obj.key.lower().endswith(UPLOAD_SUFFIXES):
+        return "removed object that was never a CSV upload"
+    if obj.removal:
+        return None  # a removal has no size; every removed upload is retracted, whatever it held
     if not obj.key.lower().endswith(UPLOAD_SUFFIXES):
         name = obj.key.rsplit("/", 1)[-1]
         kind = f"a {name.rsplit('.', 1)[-1].lower()!r} file" if "." in name.strip(".") else "a key without extension"
@@ -65,18 +74,19 @@ def skip_reason(obj: ObjectCreated) -> str | None:
     return None
 
 
-def is_upload(obj: ObjectCreated) -> bool:
-    """An object someone put under raw/ (not a folder marker): skipping it is recorded and counted."""
-    return obj.key.startswith(RAW_PREFIX) and not obj.key.endswith("/")
+def is_upload(obj: S3ObjectEvent) -> bool:
+    """An object someone put under raw/ (not a folder marker): skipping it is recorded and counted. A removal
+    that starts nothing (not a CSV key) is ignored: nothing was ever derived from it."""
+    return obj.key.startswith(RAW_PREFIX) and not obj.key.endswith("/") and not obj.removal
 
 
-def skip_record_key(obj: ObjectCreated) -> str:
+def skip_record_key(obj: S3ObjectEvent) -> str:
     """Where the trigger records a skipped upload: one key per (bucket, key, version), so a redelivered event
     rewrites its own record."""
     return f"{SKIPPED_PREFIX}{execution_name(obj)}.json"
 
 
-def skip_record(obj: ObjectCreated, reason: str, skipped_at: datetime) -> dict[str, Any]:
+def skip_record(obj: S3ObjectEvent, reason: str, skipped_at: datetime) -> dict[str, Any]:
     """The JSON record of a skipped upload (`ticketflow alerts` and `ticketflow run` read it)."""
     return {
         "bucket": obj.bucket,
@@ -89,21 +99,26 @@ def skip_record(obj: ObjectCreated, reason: str, skipped_at: datetime) -> dict[s
     }
 
 
-def execution_name(obj: ObjectCreated) -> str:
+def execution_name(obj: S3ObjectEvent) -> str:
     """<= 80 chars of [A-Za-z0-9_-]: a readable stem plus a digest of exactly what identifies the upload."""
     identity = f"{obj.bucket}/{obj.key}@{obj.version_id or obj.sequencer or ''}"
+    if obj.removal:
+        identity += f"#{obj.removal}"
     digest = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:20]
-    stem = _NAME_UNSAFE.sub("_", source_name(obj.key)).strip("_")[: MAX_NAME - len(digest) - 1] or "upload"
-    return f"{stem}-{digest}"
+    tag = "-erase" if obj.removal else ""
+    stem = _NAME_UNSAFE.sub("_", source_name(obj.key)).strip("_")[: MAX_NAME - len(digest) - len(tag) - 1]
+    return f"{stem or 'upload'}{tag}-{digest}"
 
 
-def execution_input(obj: ObjectCreated) -> dict[str, Any]:
+def execution_input(obj: S3ObjectEvent) -> dict[str, Any]:
+    """The execution's input; `removal` (present only for a deletion) routes it to RetractSource."""
     return {
         "bucket": obj.bucket,
         "key": obj.key,
         "size": obj.size,
         "version_id": obj.version_id or "",
         "sequencer": obj.sequencer or "",
+        **({"removal": obj.removal} if obj.removal else {}),
     }
 
 
@@ -119,7 +134,7 @@ def already_running(started_at: object, requested_at: datetime) -> bool:
 def start_executions(
     sfn: Any,
     state_machine_arn: str,
-    objects: list[ObjectCreated],
+    objects: list[S3ObjectEvent],
     record: Callable[[str, str, bytes], None] | None = None,
 ) -> TriggerResult:
     """Start one execution per object; one failure does not stop the others (the caller raises after).

@@ -16,7 +16,7 @@ COMMANDS = [
     "transform",
     "generate",
     "test-definition",
-    "upload", "executions", "show", "alerts", "query",
+    "upload", "delete", "executions", "show", "alerts", "query",
 ]
 
 

@@ -65,3 +65,10 @@ class Ingestion(Construct):
             s3n.LambdaDestination(self.trigger.function),
             s3.NotificationKeyFilter(prefix=RAW_PREFIX),
         )
+        # A deletion under raw/ (a delete marker, or a version deleted for good) retracts what was derived from
+        # the upload. Lifecycle expirations send other events (LifecycleExpiration:*): never an erasure.
+        storage.bucket.add_event_notification(
+            s3.EventType.OBJECT_REMOVED,
+            s3n.LambdaDestination(self.trigger.function),
+            s3.NotificationKeyFilter(prefix=RAW_PREFIX),
+        )

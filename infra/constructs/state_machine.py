@@ -28,6 +28,7 @@ class Pipeline(Construct):
         inspect: lambda_.IFunction,
         validate: lambda_.IFunction,
         publish: lambda_.IFunction,
+        retract: lambda_.IFunction,
     ) -> None:
         super().__init__(scope, construct_id)
 
@@ -52,6 +53,7 @@ class Pipeline(Construct):
                 "TransformJobName": job_name,
                 "ValidateFunctionArn": validate.function_arn,
                 "PublishFunctionArn": publish.function_arn,
+                "RetractFunctionArn": retract.function_arn,
             },
             # Every event, without its input, output or error cause: those can hold what a file contains.
             logs=sfn.LogOptions(
@@ -64,5 +66,5 @@ class Pipeline(Construct):
         self.state_machine.add_to_role_policy(
             iam.PolicyStatement(actions=GLUE_SYNC_ACTIONS, resources=[job_arn])
         )
-        for function in (inspect, validate, publish):
+        for function in (inspect, validate, publish, retract):
             function.grant_invoke_latest_version(self.state_machine)

@@ -1,4 +1,5 @@
-"""The zip Lambda steps of the state machine around the Glue job: inspect before it, publish after it."""
+"""The zip Lambda steps of the state machine around the Glue job: inspect before it, publish after it, and
+retract, which runs instead of them when an upload is deleted."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from infra.constructs.storage import (
     LANDING_PREFIX,
     LOCKS_PREFIX,
     PROCESSED_PREFIX,
+    QUARANTINE_PREFIX,
     RAW_PREFIX,
     REPORTS_PREFIX,
     STAGING_PREFIX,
@@ -68,3 +70,22 @@ class PipelineSteps(Construct):
         storage.grant_prefix(self.publish.function, PROCESSED_PREFIX, "read", "list", "write", "delete")
         # The per-key publish lock (ticketcore.publish.publish_lock): created, read, taken over, deleted.
         storage.grant_prefix(self.publish.function, LOCKS_PREFIX, "read", "write", "delete")
+
+        # Erasure (ticketcore.erasure): deletes what was derived from a deleted upload, under the same lock.
+        self.retract = PipelineFunction(
+            self,
+            "Retract",
+            name="retract",
+            description="ticketflow: retract a deleted upload's published rows, quarantined rows and run copies",
+            logs=logs,
+            layers=layers.all,
+            environment=environment,
+            timeout=Duration.seconds(240),  # below the state's TimeoutSeconds (300)
+            memory_size=512,
+        )
+        storage.grant_prefix(self.retract.function, PROCESSED_PREFIX, "read", "list", "write", "delete")
+        storage.grant_prefix(self.retract.function, LOCKS_PREFIX, "read", "write", "delete")
+        # Run reports say which key a quarantined run belongs to; then each run's copies and reports go.
+        storage.grant_prefix(self.retract.function, REPORTS_PREFIX, "read", "list", "delete")
+        for prefix in (QUARANTINE_PREFIX, LANDING_PREFIX, STAGING_PREFIX, VALIDATION_PREFIX):
+            storage.grant_prefix(self.retract.function, prefix, "list", "delete")

@@ -78,6 +78,8 @@ class Storage(Construct):
         noncurrent_expiry_days: int = 30,
         athena_results_expiry_days: int = 30,
         access_log_expiry_days: int = 365,
+        raw_archive_retention_days: int = 0,
+        raw_archive_mode: str = "governance",
     ) -> None:
         super().__init__(scope, construct_id)
 
@@ -110,6 +112,40 @@ class Storage(Construct):
             removal_policy=RemovalPolicy.RETAIN,
         )
 
+        # Optional write-once archive of every upload (raw_archive_retention_days > 0): S3 replicates each new
+        # object under raw/ into a bucket with Object Lock, whose default retention no role can shorten
+        # (compliance) or only with s3:BypassGovernanceRetention (governance). Deletions are not replicated,
+        # so an erasure leaves the archived originals until their retention ends (README).
+        self.archive: s3.Bucket | None = None
+        replication: list[s3.ReplicationRule] = []
+        if raw_archive_retention_days > 0:
+            lock = (s3.ObjectLockRetention.compliance if raw_archive_mode == "compliance"
+                    else s3.ObjectLockRetention.governance)
+            self.archive = s3.Bucket(
+                self,
+                "RawArchiveBucket",
+                encryption=s3.BucketEncryption.KMS,
+                encryption_key=self.key,
+                bucket_key_enabled=True,
+                block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+                object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+                enforce_ssl=True,
+                versioned=True,
+                object_lock_enabled=True,
+                object_lock_default_retention=lock(Duration.days(raw_archive_retention_days)),
+                server_access_logs_bucket=self.access_logs,
+                server_access_logs_prefix="raw-archive/",
+                removal_policy=RemovalPolicy.RETAIN,
+            )
+            replication.append(s3.ReplicationRule(
+                destination=self.archive,
+                filter=s3.Filter(prefix=RAW_PREFIX),
+                delete_marker_replication=False,
+                sse_kms_encrypted_objects=True,
+                kms_key=self.key,
+                priority=0,
+            ))
+
         # Uploads land under raw/ (which triggers the pipeline); everything derived lives beside it.
         self.bucket = s3.Bucket(
             self,
@@ -122,6 +158,7 @@ class Storage(Construct):
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             enforce_ssl=True,
             versioned=True,
+            replication_rules=replication or None,
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix="data-bucket/",
             lifecycle_rules=[

@@ -1,4 +1,4 @@
-"""S3 ObjectCreated -> StartExecution, one per record; raises if any record failed so Lambda retries."""
+"""S3 ObjectCreated and ObjectRemoved -> StartExecution, one per record; raises if any record failed (retried)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ticketcore import storage
-from ticketcore.trigger import ObjectCreated, start_executions
+from ticketcore.trigger import S3ObjectEvent, start_executions
 
 logger = Logger()
 tracer = Tracer()
@@ -39,12 +39,13 @@ def write_record(bucket: str, key: str, body: bytes) -> None:
 @event_source(data_class=S3Event)
 def handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
     objects = [
-        ObjectCreated(
+        S3ObjectEvent(
             bucket=r.s3.bucket.name,
             key=unquote_plus(r.s3.get_object.key),  # keys arrive URL-encoded ("a+b%25.csv")
-            size=int(r.s3.get_object.size or 0),
+            size=int(r.s3.get_object.get("size") or 0),  # a removal event has no size
             version_id=r.s3.get_object.version_id,
             sequencer=r.s3.get_object.sequencer,
+            removal=r.event_name if r.event_name.startswith("ObjectRemoved") else None,
         )
         for r in event.records
     ]

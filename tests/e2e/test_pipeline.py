@@ -19,6 +19,7 @@ def test_happy_path_on_the_sample(runtime):
     name, desc = run_file(runtime, SAMPLE)
     assert desc["status"] == "SUCCEEDED"
     assert states_entered(runtime, name) == [
+        "RouteEvent",
         "InspectSource",
         "TransformTickets",
         "ValidateOutput",
@@ -69,7 +70,7 @@ def test_missing_ticket_id_fails_fast_at_inspect(runtime, tmp_path):
     assert desc["status"] == "FAILED" and desc["error"] == "SchemaError"
     assert "missing required column 'ticket_id'" in desc["cause"]
     assert "headers found: ['Subject', 'Created At']" in desc["cause"]
-    assert states_entered(runtime, name) == ["InspectSource"]
+    assert states_entered(runtime, name) == ["RouteEvent", "InspectSource"]
     assert attempts(runtime, name, "InspectSource") == 1  # SchemaError is never retried
     assert not any(call.startswith("glue.") for call, _ in runtime.backend.calls)
     alerts = outbox(runtime)

@@ -51,7 +51,8 @@ def test_too_strict_expectation_corrected_then_redriven_without_rerunning_glue(t
     assert record["execution"]["redriveCount"] == 1
     types = [e["type"] for e in record["history"]]
     redriven_at = types.index("ExecutionRedriven")
-    assert entered(record["history"][:redriven_at]) == ["InspectSource", "TransformTickets", "ValidateOutput"]
+    assert entered(record["history"][:redriven_at]) == [
+        "RouteEvent", "InspectSource", "TransformTickets", "ValidateOutput"]
     assert entered(record["history"][redriven_at:]) == ["ValidateOutput", "Publish", "Published"]
     assert [e["id"] for e in record["history"]] == list(range(1, len(types) + 1))
     with LocalRuntime(home=home) as rt:

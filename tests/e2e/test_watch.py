@@ -92,3 +92,27 @@ def test_a_file_published_by_run_is_not_reprocessed_by_watch(tmp_path, spark):
         for _ in range(4):
             assert watcher.scan_once() == []
             time.sleep(0.06)
+
+
+def test_a_file_removed_while_watching_is_erased(tmp_path, spark):
+    source = tmp_path / "gone.csv"
+    generate_csv(source, rows=30, seed=41, dirty=0)
+    keep = tmp_path / "stays.csv"
+    generate_csv(keep, rows=20, seed=42, dirty=0)
+    lines: list[str] = []
+    with LocalRuntime(home=tmp_path / "home", clock=VirtualClock(0, poll_interval=0.05)) as rt:
+        raw = rt.storage.path(layout.RAW_PREFIX.rstrip("/"))
+        raw.mkdir(parents=True, exist_ok=True)
+        watcher = Watcher(rt, poll=0.1, settle=0.3, say=lines.append)
+        for s in (source, keep):
+            (raw / s.name).write_bytes(s.read_bytes())
+        wait_for(lambda: (watcher.scan_once(), len(watcher.results) == 2)[1])
+        (raw / source.name).unlink()
+        assert watcher.scan_once() == [layout.RAW_PREFIX + source.name]
+        wait_for(lambda: len(watcher.results) == 3)
+        erasure = [n for n in watcher.results if "-erase-" in n]
+        assert len(erasure) == 1 and watcher.results[erasure[0]] == "SUCCEEDED", lines
+        assert any("retracted 30 published rows" in line for line in lines), lines
+        table = published_table(rt).to_pandas()
+        assert set(table["_source_key"]) == {layout.RAW_PREFIX + keep.name}
+        assert watcher.scan_once() == []  # a deletion is sent once

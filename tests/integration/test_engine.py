@@ -33,6 +33,7 @@ VALUES = {
     "TransformJobName": "transform",
     "ValidateFunctionArn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:validate",
     "PublishFunctionArn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:publish",
+    "RetractFunctionArn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:retract",
 }
 INPUT = {"bucket": "data", "key": "raw/tickets.csv", "version_id": "v1", "sequencer": "0055AED6DCD90281E5"}
 INSPECTION = {
@@ -139,6 +140,12 @@ def execute(
     return name, execution, local.wait(execution, timeout=20)
 
 
+def named(summary: list[Any], state: str) -> Any:
+    """The summary row of `state` (the definition starts with the RouteEvent Choice)."""
+    [run] = [run for run in summary if run.name == state]
+    return run
+
+
 def test_handlers_are_removed_and_one_engine_at_a_time() -> None:
     # Runs before the module's shared engine starts (one engine per process at a time).
     ours = {handler for _, handler in engine_module._HANDLERS}
@@ -175,6 +182,7 @@ def test_success_path_history_has_the_aws_shape(engine: Any) -> None:
     assert "--dialect" not in arguments
     summary = local.summary(execution)
     assert [(run.name, run.status, run.attempts) for run in summary] == [
+        ("RouteEvent", "SUCCEEDED", 0),  # the Choice: an upload, not a deletion
         ("InspectSource", "SUCCEEDED", 1),
         ("TransformTickets", "SUCCEEDED", 1),
         ("ValidateOutput", "SUCCEEDED", 1),
@@ -228,7 +236,7 @@ def test_a_result_over_the_256_kib_payload_quota_fails_the_task_unretried(engine
     name, execution, result = execute(engine, {"InspectSource": [sized_result(256 * 1024)]})
     assert (result["status"], result["error"]) == ("FAILED", "States.DataLimitExceeded")
     assert "exceeding the maximum number of bytes service limit" in result["cause"]
-    inspect = local.summary(execution)[0]
+    inspect = named(local.summary(execution), "InspectSource")
     assert (inspect.name, inspect.attempts, inspect.error) == ("InspectSource", 1, "States.DataLimitExceeded")
     assert not [call for call in backend.calls if call[0] == name and call[1] == "TransformTickets"]
 
@@ -238,7 +246,7 @@ def test_service_error_is_lambda_service_exception_and_retried(engine: Any) -> N
     failure = ServiceError("ServiceException", "try again", 500)
     _, execution, result = execute(engine, {"InspectSource": [failure, failure]})
     assert result["status"] == "SUCCEEDED"
-    inspect = local.summary(execution)[0]
+    inspect = named(local.summary(execution), "InspectSource")
     assert inspect.attempts == 3
     assert [error for error, _ in inspect.failures] == ["Lambda.ServiceException"] * 2
     waits = _CLOCK.retry_waits(execution, "InspectSource")
@@ -250,7 +258,7 @@ def test_glue_start_error_is_glue_error_code(engine: Any) -> None:
     busy = ServiceError("ConcurrentRunsExceededException", "1 run at a time")
     _, execution, result = execute(engine, {"TransformTickets": [busy]})
     assert result["status"] == "SUCCEEDED"
-    assert local.summary(execution)[1].failures[0][0] == "Glue.ConcurrentRunsExceededException"
+    assert named(local.summary(execution), "TransformTickets").failures[0][0] == "Glue.ConcurrentRunsExceededException"
 
 
 def test_failed_glue_run_is_states_task_failed(engine: Any) -> None:
@@ -332,7 +340,7 @@ def _check_slow_retry(local: LocalStepFunctions, backend: Backend, execution: st
     types = [event["type"] for event in local.history(execution)]
     assert "TaskTimedOut" not in types, types[-4:]
     assert result["status"] == "SUCCEEDED", (result.get("error"), result.get("cause"))
-    transform = local.summary(execution)[1]
+    transform = named(local.summary(execution), "TransformTickets")
     assert (transform.name, transform.attempts) == ("TransformTickets", 2)
     assert [error for error, _ in transform.failures] == ["States.TaskFailed"]
     assert [wait.base for wait in _CLOCK.retry_waits(execution, "TransformTickets")] == [60]

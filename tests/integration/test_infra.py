@@ -135,16 +135,19 @@ def token_text(token: Any) -> str:
 
 
 # --------------------------------------------------------------------------------------------- ingestion
-def test_upload_notification_for_every_object_under_raw(synth: Synth) -> None:
+def test_upload_and_removal_notifications_for_every_object_under_raw(synth: Synth) -> None:
     notifications = synth.only("Custom::S3BucketNotifications")
-    [config] = notifications["NotificationConfiguration"]["LambdaFunctionConfigurations"]
-    assert config["Events"] == ["s3:ObjectCreated:*"]
-    # No suffix: .csv, .csv.gz and .zip start executions, anything else is recorded as skipped by the trigger.
-    rules = {r["Name"]: r["Value"] for r in config["Filter"]["Key"]["FilterRules"]}
-    assert rules == {"prefix": "support_ticket/raw/"}
-    assert config["LambdaFunctionArn"] == {
-        "Fn::GetAtt": [synth.logical_id(synth.stack.ingestion.trigger.function), "Arn"]
-    }
+    configs = notifications["NotificationConfiguration"]["LambdaFunctionConfigurations"]
+    # Uploads start the pipeline; removals (delete markers and deleted versions) start the erasure. No
+    # LifecycleExpiration events: an expiry is not an erasure request.
+    assert sorted(e for c in configs for e in c["Events"]) == ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]
+    for config in configs:
+        # No suffix: .csv, .csv.gz and .zip start executions, anything else is recorded as skipped by the trigger.
+        rules = {r["Name"]: r["Value"] for r in config["Filter"]["Key"]["FilterRules"]}
+        assert rules == {"prefix": "support_ticket/raw/"}
+        assert config["LambdaFunctionArn"] == {
+            "Fn::GetAtt": [synth.logical_id(synth.stack.ingestion.trigger.function), "Arn"]
+        }
     assert notifications["BucketName"] == {"Ref": synth.logical_id(synth.stack.storage.bucket)}
 
 
@@ -222,6 +225,7 @@ def test_definition_is_the_asl_file_with_its_placeholders_substituted(synth: Syn
         "TransformJobName": {"Ref": stack.get_logical_id(stack.etl.job)},
         "ValidateFunctionArn": {"Fn::GetAtt": [synth.logical_id(stack.validation.validate.function), "Arn"]},
         "PublishFunctionArn": {"Fn::GetAtt": [synth.logical_id(stack.steps.publish.function), "Arn"]},
+        "RetractFunctionArn": {"Fn::GetAtt": [synth.logical_id(stack.steps.retract.function), "Arn"]},
     }
     assert substitutions == expected_tokens
 
@@ -264,7 +268,7 @@ def test_state_machine_is_standard_logged_traced_and_bounded(
     assert definition["TimeoutSeconds"] > 0
 
 
-def test_state_machine_role_is_exactly_the_job_and_the_three_functions(synth: Synth) -> None:
+def test_state_machine_role_is_exactly_the_job_and_the_four_functions(synth: Synth) -> None:
     stack = synth.stack
     role = synth.logical_id(stack.pipeline.state_machine.role)
     mine = [
@@ -291,7 +295,7 @@ def test_state_machine_role_is_exactly_the_job_and_the_three_functions(synth: Sy
     invoke = [s for s in mine if "lambda:InvokeFunction" in as_list(s["Action"])]
     functions = {
         synth.logical_id(f.function)
-        for f in (stack.steps.inspect, stack.validation.validate, stack.steps.publish)
+        for f in (stack.steps.inspect, stack.validation.validate, stack.steps.publish, stack.steps.retract)
     }
     allowed = [{"Fn::GetAtt": [f, "Arn"]} for f in functions]
     allowed += [{"Fn::Join": ["", [{"Fn::GetAtt": [f, "Arn"]}, ":$LATEST"]]} for f in functions]
@@ -445,14 +449,21 @@ def test_data_bucket_grants_name_each_action_and_never_purge_versions(synth: Syn
 def test_only_validate_can_write_the_report_that_gates_publish(synth: Synth) -> None:
     stack = synth.stack
     validate = synth.logical_id(stack.validation.validate.role)
-    writers, readers = set(), set()
+    writers, deleters, readers = set(), set(), set()
     for role, statement in s3_statements(synth):
         for resource in as_list(statement["Resource"]):
             if resource_prefix(resource) == "support_ticket/validation/":
                 actions = set(as_list(statement["Action"]))
-                (writers if actions & {"s3:PutObject", "s3:DeleteObject"} else readers).add(role)
+                if "s3:PutObject" in actions:
+                    writers.add(role)
+                if "s3:DeleteObject" in actions:
+                    deleters.add(role)
+                if "s3:GetObject" in actions:
+                    readers.add(role)
     assert writers == {validate}
     assert readers == {synth.logical_id(stack.steps.publish.role)}
+    # The erasure removes a deleted upload's reports (deleting cannot forge a passing one).
+    assert deleters <= {validate, synth.logical_id(stack.steps.retract.role)}
     glue = synth.logical_id(stack.etl.role)
     assert glue not in writers | readers
 
@@ -542,7 +553,7 @@ def test_data_at_rest_is_encrypted(synth: Synth, template: Template) -> None:
         assert "BucketEncryption" in bucket, name
     template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
     groups = synth.of_type("AWS::Logs::LogGroup")
-    assert len(groups) == 6  # five functions and the state machine
+    assert len(groups) == 7  # six functions and the state machine
     for name, group in groups.items():
         assert "KmsKeyId" in group, f"log group {name} is not encrypted"
         assert group["RetentionInDays"] == 30
@@ -786,6 +797,36 @@ def test_outputs(synth: Synth) -> None:
     assert "aws s3 cp tickets.csv s3://" in json.dumps(outputs["UploadExample"])
 
 
+def test_an_optional_write_once_archive_keeps_every_upload(synth: Synth, tmp_path: Path) -> None:
+    # Off by default: no bucket with Object Lock, no replication.
+    buckets = synth.of_type("AWS::S3::Bucket")
+    assert not any(b.get("ObjectLockEnabled") or b.get("ReplicationConfiguration") for b in buckets.values())
+    context = {BUNDLING_STACKS: [], "@aws-cdk/core:failSynthOnValidationErrors": False,
+               "raw_archive_retention_days": 400, "raw_archive_mode": "compliance"}
+    _, stack = create_app(context=context, outdir=str(tmp_path), env=ENV)
+    annotations = Annotations.from_stack(stack)
+    assert annotations.find_error("*", Match.string_like_regexp(NAG_RULE)) == []
+    template = Template.from_stack(stack).to_json()
+    archive_id = stack.get_logical_id(stack.storage.archive.node.default_child)
+    archive = template["Resources"][archive_id]["Properties"]
+    assert archive["ObjectLockConfiguration"] == {
+        "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Days": 400, "Mode": "COMPLIANCE"}}}
+    assert archive["VersioningConfiguration"] == {"Status": "Enabled"}
+    key = stack.get_logical_id(stack.storage.key.node.default_child)
+    [sse] = archive["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert sse["ServerSideEncryptionByDefault"]["KMSMasterKeyID"] == {"Fn::GetAtt": [key, "Arn"]}
+    data = template["Resources"][stack.get_logical_id(stack.storage.bucket.node.default_child)]["Properties"]
+    [rule] = data["ReplicationConfiguration"]["Rules"]
+    # Only uploads, and never their deletions: an erasure does not reach the write-once copy.
+    assert rule["Filter"] == {"Prefix": "support_ticket/raw/"} and rule["Status"] == "Enabled"
+    assert rule["DeleteMarkerReplication"] == {"Status": "Disabled"}
+    assert rule["Destination"]["Bucket"] == {"Fn::GetAtt": [archive_id, "Arn"]}
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    result = subprocess.run([str(cfn_lint), "--format", "json", str(tmp_path / f"{stack.artifact_id}.template.json")],
+                            capture_output=True, text=True, timeout=300)
+    assert [f for f in json.loads(result.stdout or "[]") if f["Level"] == "Error"] == []
+
+
 # ------------------------------------------------------------------------------------------ static checks
 NAG_RULE = r"(AwsSolutions|NIST\.800\.53\.R5|Serverless)-.*"
 
@@ -855,6 +896,8 @@ def test_settings_parse_cli_strings_and_reject_bad_values() -> None:
         {"raw_version_expiry_days": 0},
         {"validate_base_image": "public.ecr.aws/lambda/python:3.12"},  # a tag, not a digest
         {"validate_base_image": "public.ecr.aws/lambda/python@sha256:abc"},
+        {"raw_archive_retention_days": -1},
+        {"raw_archive_mode": "forever"},
     ):
         with pytest.raises(SettingsError):
             settings(**bad)

@@ -119,7 +119,7 @@ BROKEN: list[tuple[str, Callable[[States], None], str | None, str, str]] = [
         lambda s: s.update(Orphan={"Type": "Pass", "End": True}),
         "Orphan",
         "reachable",
-        "not reachable from StartAt 'InspectSource'",
+        "not reachable from StartAt 'RouteEvent'",
     ),
     (
         "transition to nowhere",

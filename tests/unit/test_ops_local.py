@@ -461,11 +461,11 @@ def test_alerts_limit_json_and_empty(home: Path, tmp_path: Path, capsys: pytest.
 
 def test_alerts_show_skipped_uploads_with_their_reason(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from ticketcore.storage import LocalStorage
-    from ticketcore.trigger import ObjectCreated, skip_reason, skip_record, skip_record_key
+    from ticketcore.trigger import S3ObjectEvent, skip_reason, skip_record, skip_record_key
 
     storage = LocalStorage(home, "b")
     for n, (key, size) in enumerate([("support_ticket/raw/q3.xlsx", 5120), ("support_ticket/raw/empty.csv", 0)]):
-        obj = ObjectCreated("b", key, size, sequencer=f"0{n}")
+        obj = S3ObjectEvent("b", key, size, sequencer=f"0{n}")
         when = datetime(2026, 3, 1, 10 + n, tzinfo=UTC)
         storage.write_bytes(skip_record_key(obj), json.dumps(skip_record(obj, skip_reason(obj) or "", when)).encode())
     code, out, _ = run(capsys, "alerts", "--home", str(home))

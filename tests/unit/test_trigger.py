@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from ticketcore.storage import LOCAL_ROOT_ENV, LocalStorage
-from ticketcore.trigger import ObjectCreated, execution_input, execution_name, start_executions
+from ticketcore.trigger import S3ObjectEvent, execution_input, execution_name, start_executions
 from ticketflow.local.backend import LambdaContext
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
@@ -38,7 +38,7 @@ class FakeSfn:
 
 
 def obj(key="support_ticket/raw/a.csv", size=10, seq="01", version=None):
-    return ObjectCreated(bucket="b", key=key, size=size, version_id=version, sequencer=seq)
+    return S3ObjectEvent(bucket="b", key=key, size=size, version_id=version, sequencer=seq)
 
 
 def test_names_are_short_safe_and_deterministic():
@@ -147,6 +147,29 @@ def test_handler_decodes_keys_and_raises_when_a_record_failed(monkeypatch, tmp_p
     monkeypatch.setattr(trigger, "sfn_client", lambda: failing)
     with pytest.raises(trigger.StartExecutionFailed, match="1 of 3 records failed"):
         trigger.handler(event, LambdaContext("ticketflow-trigger"))
+
+
+def test_a_deletion_starts_its_erasure_under_a_name_of_its_own(monkeypatch):
+    # S3's ObjectRemoved records carry no size; the execution input says which removal it was (RouteEvent
+    # sends it to RetractSource). A removed object that was never a CSV upload is ignored, unrecorded.
+    from lambdas.trigger import handler as trigger
+
+    monkeypatch.setenv("STATE_MACHINE_ARN", "arn:sm")
+    sfn = FakeSfn()
+    monkeypatch.setattr(trigger, "sfn_client", lambda: sfn)
+    event = json.loads((EVENTS / "s3_delete.json").read_text())
+    result = trigger.handler(event, LambdaContext("ticketflow-trigger"))
+    [(name, execution)] = sfn.calls
+    assert execution == {"bucket": "ticketflow-data", "key": "support_ticket/raw/eu/Tickets 2024.csv", "size": 0,
+                         "version_id": "DmZtUZ1C4Cpx7sWVNTWhNeLc.aZqAUeh", "sequencer": "0065E2F3A1B2C3D4E5",
+                         "removal": "ObjectRemoved:DeleteMarkerCreated"}
+    assert re.fullmatch(r"eu_Tickets_2024-erase-[0-9a-f]{20}", name) and result["started"] == [name]
+    assert result["ignored"] == [{"key": "support_ticket/raw/notes.txt",
+                                  "reason": "removed object that was never a CSV upload"}]
+    assert result["skipped"] == []
+    upload = S3ObjectEvent("ticketflow-data", "support_ticket/raw/eu/Tickets 2024.csv", 10,
+                           "DmZtUZ1C4Cpx7sWVNTWhNeLc.aZqAUeh", "0065E2F3A1B2C3D4E5")
+    assert execution_name(upload) != name and "removal" not in execution_input(upload)
 
 
 def test_a_redelivery_answered_with_the_running_execution_counts_as_a_duplicate():

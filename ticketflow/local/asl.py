@@ -20,6 +20,7 @@ PIPELINE_PLACEHOLDERS = (
     "TransformJobName",
     "ValidateFunctionArn",
     "PublishFunctionArn",
+    "RetractFunctionArn",
 )
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")

@@ -22,7 +22,7 @@ from ticketflow.local.engine import ServiceError
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
-FUNCTIONS = ("trigger", "inspect", "validate", "publish", "notify")
+FUNCTIONS = ("trigger", "inspect", "validate", "publish", "retract", "notify")
 JOB_NAME = "ticketflow-transform"
 TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:ticketflow-alerts"
 STATE_MACHINE_NAME = "ticketflow-pipeline"
@@ -39,6 +39,7 @@ def substitutions() -> dict[str, str]:
         "TransformJobName": JOB_NAME,
         "ValidateFunctionArn": function_arn("validate"),
         "PublishFunctionArn": function_arn("publish"),
+        "RetractFunctionArn": function_arn("retract"),
     }
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from ticketcore import layout
 from ticketcore.alerts import ALERT_STATUSES
+from ticketcore.erasure import DELETE_MARKER as DELETE_MARKER_CREATED
 from ticketcore.storage import LOCAL_ROOT_ENV, LocalStorage
 from ticketflow.local import asl
 from ticketflow.local.backend import (
@@ -199,12 +200,16 @@ class LocalRuntime:
         self.storage.put_file(key, path)
         return key, f"{time.time_ns():020X}"
 
-    def s3_event(self, key: str, sequencer: str, version_id: str | None = None) -> dict[str, Any]:
-        """The event S3 sends for a PUT: keys URL-encoded the way S3 encodes them; `version_id` by default the
-        key's latest version (as S3 names the version the PUT created)."""
+    def s3_event(self, key: str, sequencer: str, version_id: str | None = None,
+                 event_name: str = "ObjectCreated:Put") -> dict[str, Any]:
+        """The event S3 sends for a PUT (or, with `event_name`, a removal, which has no size): keys URL-encoded
+        the way S3 encodes them; `version_id` by default the key's latest version (as S3 names the version the
+        PUT created)."""
         if version_id is None:
             version_id = self.storage.head(key).version_id if self.storage.exists(key) else ""
         head = {"versionId": version_id} if version_id else {}
+        removed = event_name.startswith("ObjectRemoved")
+        size = {} if removed else {"size": self.storage.size(key) if self.storage.exists(key) else 0}
         return {
             "Records": [
                 {
@@ -212,13 +217,13 @@ class LocalRuntime:
                     "eventSource": "aws:s3",
                     "awsRegion": REGION,
                     "eventTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
-                    "eventName": "ObjectCreated:Put",
+                    "eventName": event_name,
                     "s3": {
                         "s3SchemaVersion": "1.0",
                         "bucket": {"name": LOCAL_BUCKET, "arn": f"arn:aws:s3:::{LOCAL_BUCKET}"},
                         "object": {
                             "key": urllib.parse.quote_plus(key, safe="/"),
-                            "size": self.storage.size(key) if self.storage.exists(key) else 0,
+                            **size,
                             "sequencer": sequencer,
                             **head,
                         },
@@ -251,6 +256,14 @@ class LocalRuntime:
     def upload(self, path: Path, key: str | None = None) -> Upload:
         key, sequencer = self.put_raw(path, key)
         return self.deliver(self.s3_event(key, sequencer))
+
+    def delete(self, key: str, sequencer: str | None = None) -> Upload:
+        """Delete the object as a DELETE on the versioned bucket does (a delete marker: the file goes, its
+        versions stay) and deliver S3's ObjectRemoved:DeleteMarkerCreated event, which starts the erasure."""
+        self.storage.delete(key)
+        sequencer = sequencer or f"{time.time_ns():020X}"
+        marker = f"{time.time_ns():x}.deletemarker"
+        return self.deliver(self.s3_event(key, sequencer, marker, event_name=DELETE_MARKER_CREATED))
 
     # ---------------------------------------------------------------- executions
     def describe(self, name: str) -> dict[str, Any]:
@@ -432,6 +445,8 @@ class LocalRuntime:
             "report_key": reports + layout.RUN_REPORT if run_report else None,
             "validation": {"success": validation.get("success"), "failed_expectations": failed_expectations}
             if validation else None,
+            # An erasure's result (RetractSource): outcome and counts, None for an upload's execution.
+            "retraction": (json.loads(desc.get("output") or "{}").get("retract") or {}).get("retraction"),
         }
 
     def _json(self, key: str) -> dict[str, Any] | None:

@@ -59,7 +59,7 @@ class Watcher:
 
     def _already_sent(self, key: str, signature: tuple[int, int], sequencer: str) -> bool:
         entry = self.ledger.get(key)
-        if entry and tuple(entry["signature"]) == signature:
+        if entry and tuple(entry.get("signature") or ()) == signature:
             return True
         # Published by an earlier `ticketflow run`/watch without a ledger entry: the manifest says so.
         manifest_key = layout.manifest_key(key)
@@ -68,10 +68,17 @@ class Watcher:
         return False
 
     def scan_once(self) -> list[str]:
-        """Send the event for every file that has settled and was not sent before; returns the keys."""
+        """Send the event for every file that has settled and was not sent before, and for every file sent
+        before that is gone (S3's ObjectRemoved: its erasure); returns the keys."""
         now = time.monotonic()
         sent = []
-        for key, st in self._files():
+        files = self._files()
+        present = {key for key, _ in files}
+        for key, entry in list(self.ledger.items()):
+            if key not in present and not entry.get("deleted"):
+                self._send_removal(key)
+                sent.append(key)
+        for key, st in files:
             signature = (st.st_size, st.st_mtime_ns)
             sequencer = f"{st.st_mtime_ns:020X}"  # one per file version, like S3's per-key sequencer
             if self._already_sent(key, signature, sequencer):
@@ -96,13 +103,26 @@ class Watcher:
         outcome = ("dead-lettered" if upload.dead_lettered else
                    f"skipped ({upload.skipped[0]['reason']})" if upload.skipped else f"execution {names}")
         self.say(f"{key}: {outcome}")
+        self._record(key, {"signature": list(signature), "sequencer": sequencer, "executions": names,
+                           "sent_at": time.time()})
+        self._follow_all(upload.started)
+
+    def _send_removal(self, key: str) -> None:
+        upload = self.runtime.delete(key)
+        names = upload.started + upload.duplicates
+        self.say(f"{key}: deleted, {'dead-lettered' if upload.dead_lettered else f'erasure {names}'}")
+        self._record(key, {"deleted": True, "executions": names, "sent_at": time.time()})
+        self._follow_all(upload.started)
+
+    def _record(self, key: str, entry: dict[str, Any]) -> None:
         with self._lock:
-            self.ledger[key] = {"signature": list(signature), "sequencer": sequencer, "executions": names,
-                                "sent_at": time.time()}
+            self.ledger[key] = entry
             tmp = self.ledger_path.with_suffix(".tmp")
             tmp.write_text(json.dumps(self.ledger, indent=1))
             os.replace(tmp, self.ledger_path)
-        for name in upload.started:
+
+    def _follow_all(self, names: list[str]) -> None:
+        for name in names:
             waiter = threading.Thread(target=self._follow, args=(name,), name=f"follow-{name}", daemon=True)
             self.waiters[name] = waiter
             waiter.start()
@@ -112,8 +132,12 @@ class Watcher:
             desc = self.runtime.wait(name)
             status = desc["status"]
             summary = self.runtime.summary(name)
-            detail = (f"published {summary['rows_published']:,} rows, quarantined {summary['rows_quarantined']:,}"
-                      if status == "SUCCEEDED" else f"at {summary['failed_state']}: {summary['error']}")
+            if status != "SUCCEEDED":
+                detail = f"at {summary['failed_state']}: {summary['error']}"
+            elif summary.get("retraction"):
+                detail = f"retracted {summary['retraction']['rows_retracted']:,} published rows"
+            else:
+                detail = f"published {summary['rows_published']:,} rows, quarantined {summary['rows_quarantined']:,}"
             self.say(f"{name}: {status} {detail}")
         except Exception as err:  # a broken follow-up must not take the watcher down
             status = f"UNKNOWN ({type(err).__name__}: {err})"
