@@ -65,6 +65,7 @@ def inspect_source(
     # pass Step Functions' 256 KiB payload limit (States.DataLimitExceeded, which no Retry catches).
     inspection = layout.inspection_key(run_id)
     storage.write_bytes(inspection, json.dumps({
+        "source_key": key,  # which upload this run is of (the erasure of a key finds its runs by it)
         "dialect": dialect.to_dict(),
         "mapping": mapping.to_dict(),  # profile, per position {header, name, field, rule}, not_preferred
         "unknown_columns": {c.name: c.header for c in mapping.unmapped},

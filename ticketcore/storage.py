@@ -291,6 +291,11 @@ class LocalStorage:
         return self.path(key).stat().st_size
 
     def list(self, prefix: str) -> list[ObjectInfo]:
+        """Every object whose key starts with `prefix`, as S3's ListObjectsV2 gives them: a prefix may end
+        inside a name (`landing/tickets-` lists `landing/tickets-1a2b/...`)."""
+        if prefix and not prefix.endswith("/") and not self.path(prefix).exists():
+            parent = prefix.rsplit("/", 1)[0] + "/" if "/" in prefix else ""
+            return [o for o in self.list(parent) if o.key.startswith(prefix)]
         base = self.path(prefix.removesuffix("/")) if prefix.strip("/") else self.base
         if base.is_file():
             return [ObjectInfo(prefix, base.stat().st_size)]

@@ -99,15 +99,24 @@ def skip_record(obj: S3ObjectEvent, reason: str, skipped_at: datetime) -> dict[s
     }
 
 
+DIGEST_CHARS = 20
+
+
+def execution_stem(key: str, removal: bool = False) -> str:
+    """The readable start of the execution names of `key`'s uploads (of its erasures with `removal`): every
+    such name is `<stem>-<digest>`, so the runs of a key can be found by this prefix (ticketcore.erasure)."""
+    tag = "-erase" if removal else ""
+    stem = _NAME_UNSAFE.sub("_", source_name(key)).strip("_")[: MAX_NAME - DIGEST_CHARS - len(tag) - 1]
+    return f"{stem or 'upload'}{tag}"
+
+
 def execution_name(obj: S3ObjectEvent) -> str:
     """<= 80 chars of [A-Za-z0-9_-]: a readable stem plus a digest of exactly what identifies the upload."""
     identity = f"{obj.bucket}/{obj.key}@{obj.version_id or obj.sequencer or ''}"
     if obj.removal:
         identity += f"#{obj.removal}"
-    digest = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:20]
-    tag = "-erase" if obj.removal else ""
-    stem = _NAME_UNSAFE.sub("_", source_name(obj.key)).strip("_")[: MAX_NAME - len(digest) - len(tag) - 1]
-    return f"{stem or 'upload'}{tag}-{digest}"
+    digest = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:DIGEST_CHARS]
+    return f"{execution_stem(obj.key, bool(obj.removal))}-{digest}"
 
 
 def execution_input(obj: S3ObjectEvent) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from ticketcore import layout
 from ticketcore.erasure import DELETE_MARKER, VERSION_DELETED, retract
 from ticketcore.publish import publish
 from ticketcore.storage import LocalStorage
+from ticketcore.trigger import execution_stem
 
 SRC = "support_ticket/raw/tickets.csv"
 OTHER = "support_ticket/raw/other.csv"
@@ -29,7 +30,7 @@ def run_of(storage, key, run, sequencer, version="v1", quarantined=True):
     report = json.loads(storage.read_bytes(report_key))
     storage.write_bytes(report_key, json.dumps({**report, "source_key": key}).encode())
     storage.write_bytes(layout.landing_key(run, key), b"ticket_id\n1\n")
-    storage.write_bytes(layout.inspection_key(run), b"{}")
+    storage.write_bytes(layout.inspection_key(run), json.dumps({"source_key": key}).encode())
     if quarantined:
         storage.write_bytes(layout.quarantine_prefix(key, run) + "rows.csv", b"ticket_id,_error_reason\n,x\n")
     return publish(storage, key, run, sequencer, {"version_id": version})
@@ -104,3 +105,40 @@ def test_a_key_never_published_is_retracted_to_a_tombstone(storage):
     result = retract(storage, SRC, "erase-1", "05", "dm1", DELETE_MARKER)
     assert (result["outcome"], result["files_retracted"], result["runs"]) == ("retracted", 0, ["r1"])
     assert storage.list(layout.QUARANTINE_PREFIX) == []
+
+
+def test_every_run_of_the_key_is_found_by_its_name_even_without_quarantined_rows(storage):
+    # Runs are execution names `<stem>-<digest>`: an older upload's run that quarantined nothing and was
+    # replaced still has its landing copy (the whole upload) and reports; a failed run never published.
+    stem = execution_stem(SRC)
+    run_of(storage, SRC, f"{stem}-old", "01", quarantined=False)
+    run_of(storage, SRC, f"{stem}-new", "02", version="v2", quarantined=False)
+    storage.write_bytes(layout.landing_key(f"{stem}-failed", SRC), b"ticket_id\n9\n")
+    storage.write_bytes(layout.inspection_key(f"{stem}-failed"), json.dumps({"source_key": SRC}).encode())
+    # Another key with the same name stem (`tickets.csv.gz`): its run stays.
+    run_of(storage, SAME_NAME, f"{execution_stem(SAME_NAME)}-gz", "03", quarantined=False)
+    result = retract(storage, SRC, "erase-1", "05", "dm1", DELETE_MARKER)
+    assert result["runs"] == [f"{stem}-failed", f"{stem}-new", f"{stem}-old"]
+    assert all(objects_of_run(storage, SRC, run) == [] for run in result["runs"])
+    assert objects_of_run(storage, SAME_NAME, f"{stem}-gz")
+
+
+def test_an_erasure_that_crashed_half_way_finishes_on_retry(storage, monkeypatch):
+    run_of(storage, SRC, "r1", "01")
+    run_of(storage, SRC, "r2", "02", version="v2")
+    real_delete, deleted = storage.delete, []
+
+    def crash_after_three(key):
+        if len(deleted) == 3:
+            raise OSError("injected: storage went away")
+        deleted.append(key)
+        real_delete(key)
+
+    monkeypatch.setattr(storage, "delete", crash_after_three)
+    with pytest.raises(OSError, match="injected"):
+        retract(storage, SRC, "erase-1", "05", "dm1", DELETE_MARKER)
+    monkeypatch.setattr(storage, "delete", real_delete)
+    result = retract(storage, SRC, "erase-1", "05", "dm1", DELETE_MARKER)  # the Task's retry, or a redrive
+    assert (result["outcome"], result["runs"], result["rows_retracted"]) == ("retracted", ["r1", "r2"], 8)
+    assert objects_of_run(storage, SRC, "r1") == objects_of_run(storage, SRC, "r2") == []
+    assert [k for k in published_files(storage) if layout.source_id(SRC) in k] == []
