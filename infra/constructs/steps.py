@@ -85,7 +85,9 @@ class PipelineSteps(Construct):
         )
         storage.grant_prefix(self.retract.function, PROCESSED_PREFIX, "read", "list", "write", "delete")
         storage.grant_prefix(self.retract.function, LOCKS_PREFIX, "read", "write", "delete")
-        # Run reports say which key a quarantined run belongs to; then each run's copies and reports go.
-        storage.grant_prefix(self.retract.function, REPORTS_PREFIX, "read", "list", "delete")
-        for prefix in (QUARANTINE_PREFIX, LANDING_PREFIX, STAGING_PREFIX, VALIDATION_PREFIX):
+        # A run's records (inspection, run, publish and validation reports) say which key it read; then each
+        # run's copies and reports go.
+        for prefix in (REPORTS_PREFIX, LANDING_PREFIX, VALIDATION_PREFIX):
+            storage.grant_prefix(self.retract.function, prefix, "read", "list", "delete")
+        for prefix in (QUARANTINE_PREFIX, STAGING_PREFIX):
             storage.grant_prefix(self.retract.function, prefix, "list", "delete")

@@ -446,6 +446,27 @@ def test_data_bucket_grants_name_each_action_and_never_purge_versions(synth: Syn
                 assert (resource_prefix(resource) or "").startswith("support_ticket/"), f"{role}: {resource}"
 
 
+def test_the_erasure_deletes_derived_data_and_never_touches_raw(synth: Synth) -> None:
+    retract = synth.logical_id(synth.stack.steps.retract.role)
+    granted: dict[str, set[str]] = {}
+    for role, statement in s3_statements(synth):
+        if role != retract:
+            continue
+        for resource in as_list(statement["Resource"]):
+            prefix = resource_prefix(resource)
+            if prefix is not None:
+                granted.setdefault(prefix, set()).update(as_list(statement["Action"]))
+    read, write, delete = "s3:GetObject", "s3:PutObject", "s3:DeleteObject"
+    assert "support_ticket/raw/" not in granted  # the upload's versions are the lifecycle rule's to expire
+    assert {p for p, actions in granted.items() if write in actions} == {
+        "support_ticket/processed/", "support_ticket/locks/"}  # the tombstone manifest and the lock
+    assert {p for p, actions in granted.items() if delete in actions} == {
+        "support_ticket/processed/", "support_ticket/locks/", "support_ticket/reports/", "support_ticket/landing/",
+        "support_ticket/validation/", "support_ticket/quarantine/", "support_ticket/staging/"}
+    assert read not in granted["support_ticket/quarantine/"] | granted["support_ticket/staging/"]
+    assert not any("s3:DeleteObjectVersion" in actions for actions in granted.values())
+
+
 def test_only_validate_can_write_the_report_that_gates_publish(synth: Synth) -> None:
     stack = synth.stack
     validate = synth.logical_id(stack.validation.validate.role)
@@ -461,9 +482,11 @@ def test_only_validate_can_write_the_report_that_gates_publish(synth: Synth) -> 
                 if "s3:GetObject" in actions:
                     readers.add(role)
     assert writers == {validate}
-    assert readers == {synth.logical_id(stack.steps.publish.role)}
-    # The erasure removes a deleted upload's reports (deleting cannot forge a passing one).
-    assert deleters <= {validate, synth.logical_id(stack.steps.retract.role)}
+    # Publish reads the gate; the erasure reads whose run a report is of, then deletes it (deleting cannot
+    # forge a passing report).
+    retract = synth.logical_id(stack.steps.retract.role)
+    assert readers == {synth.logical_id(stack.steps.publish.role), retract}
+    assert deleters <= {validate, retract}
     glue = synth.logical_id(stack.etl.role)
     assert glue not in writers | readers
 
