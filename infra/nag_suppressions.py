@@ -17,6 +17,7 @@ from constructs import IConstruct
 from infra.constructs.storage import (
     LANDING_PREFIX,
     LOCKS_PREFIX,
+    MANIFESTS_PREFIX,
     PROCESSED_PREFIX,
     QUARANTINE_PREFIX,
     RAW_PREFIX,
@@ -153,7 +154,8 @@ def apply(stack: PipelineStack) -> None:
     # Lambda functions: X-Ray everywhere, plus exactly the bucket prefixes each one is granted.
     prefixes_of = {
         stack.ingestion.trigger: (SKIPPED_PREFIX,),  # the records of skipped uploads
-        stack.steps.inspect: (RAW_PREFIX, LANDING_PREFIX),  # reads an upload's version, writes its landing copy
+        # Reads an upload's version and its key's manifest (an erasure's tombstone), writes its landing copy.
+        stack.steps.inspect: (RAW_PREFIX, LANDING_PREFIX, MANIFESTS_PREFIX),
         stack.validation.validate: (STAGING_PREFIX, REPORTS_PREFIX, VALIDATION_PREFIX),
         stack.steps.publish: (VALIDATION_PREFIX, STAGING_PREFIX, REPORTS_PREFIX, PROCESSED_PREFIX, LOCKS_PREFIX),
         stack.steps.retract: (PROCESSED_PREFIX, LOCKS_PREFIX, REPORTS_PREFIX, QUARANTINE_PREFIX, LANDING_PREFIX,

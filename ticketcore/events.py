@@ -12,6 +12,7 @@ class InspectInput(BaseModel):
     key: str
     run_id: str
     version_id: str = ""
+    sequencer: str = ""
 
 
 class StagedRunInput(BaseModel):

@@ -8,6 +8,7 @@ from typing import Any
 from ticketcore import layout
 from ticketcore.contract import Contract, SchemaError, map_headers
 from ticketcore.dialect import HEAD_BYTES, csv_reader, decode_head, detect_dialect, scan
+from ticketcore.publish import newer_sequencer
 from ticketcore.source import text_head
 from ticketcore.storage import Storage
 
@@ -17,8 +18,26 @@ SAMPLE_ROWS = 50
 MAPPED_HEADER_SHOWN = 200
 
 
+class SourceErased(Exception):
+    """The upload was deleted (an erasure ran) after the event this execution is for: nothing of it may be read
+    again, by a late execution or by a redrive. The class name is the Step Functions error; not retried."""
+
+
+def check_not_erased(storage: Storage, key: str, sequencer: str) -> None:
+    """Raise SourceErased when the key's manifest is an erasure's tombstone newer than this event (S3
+    sequencers of one key order its events)."""
+    manifest_key = layout.manifest_key(key)
+    if not sequencer or not storage.exists(manifest_key):
+        return
+    manifest = json.loads(storage.read_bytes(manifest_key))
+    if manifest.get("retracted_by") and manifest.get("sequencer") and newer_sequencer(manifest["sequencer"],
+                                                                                       sequencer):
+        raise SourceErased(f"{key} was deleted after this upload (erasure {manifest['retracted_by']}): "
+                           "nothing of it is read again; upload the file again to process it")
+
+
 def inspect_source(
-    storage: Storage, key: str, run_id: str, contract: Contract, version_id: str = ""
+    storage: Storage, key: str, run_id: str, contract: Contract, version_id: str = "", sequencer: str = ""
 ) -> dict[str, Any]:
     """Check the head of exactly the upload an event names (`version_id`; the latest when empty, e.g. an
     unversioned bucket), then copy that version, ETag-checked, to `layout.landing_key(run_id, key)`: the
@@ -28,8 +47,10 @@ def inspect_source(
     (`source_uri` is the landing copy, `inspection_uri` the inspection; `source` holds key, version_id, etag
     and bytes for the manifest; `unknown_columns` and `columns_not_preferred` are counts).
 
-    Raises SchemaError (a file the contract cannot read: empty, not CSV, headers) and
-    storage.ObjectMissingError (that version no longer exists: deleted before the run)."""
+    Raises SchemaError (a file the contract cannot read: empty, not CSV, headers),
+    storage.ObjectMissingError (that version no longer exists: deleted before the run) and SourceErased (the
+    key was erased after this upload's event: `sequencer`)."""
+    check_not_erased(storage, key, sequencer)
     head_info = storage.head(key, version_id)
     size = head_info.size
     if size == 0:

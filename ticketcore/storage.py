@@ -265,6 +265,11 @@ class LocalStorage:
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()
 
+    def has_versions(self, key: str) -> bool:
+        """The key was uploaded at some time (its versions are kept), whether or not it is deleted now."""
+        vdir = self._version_dir(key)
+        return vdir.is_dir() and any(not p.name.startswith(".") for p in vdir.iterdir())
+
     def create_exclusive(self, key: str, data: bytes) -> bool:
         """Write `key` only if it does not exist (atomically: O_EXCL); False when it does."""
         path = self.path(key)

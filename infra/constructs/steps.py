@@ -11,6 +11,7 @@ from infra.constructs.logs import EncryptedLogs
 from infra.constructs.storage import (
     LANDING_PREFIX,
     LOCKS_PREFIX,
+    MANIFESTS_PREFIX,
     PROCESSED_PREFIX,
     QUARANTINE_PREFIX,
     RAW_PREFIX,
@@ -50,6 +51,8 @@ class PipelineSteps(Construct):
         # Reads exactly the upload version an event names and copies it to landing/<execution>/.
         storage.grant_prefix(self.inspect.function, RAW_PREFIX, "read_versions")
         storage.grant_prefix(self.inspect.function, LANDING_PREFIX, "write")
+        # The key's manifest: an erasure's tombstone newer than the event refuses the upload (SourceErased).
+        storage.grant_prefix(self.inspect.function, MANIFESTS_PREFIX, "read")
 
         # Moves the validated staged files under processed/ and rewrites the source key's manifest
         # (processed/_manifests/), then writes its report beside the run's other reports.

@@ -13,6 +13,7 @@ from constructs import Construct
 from ticketcore.layout import (
     LANDING_PREFIX,
     LOCKS_PREFIX,
+    MANIFESTS_PREFIX,
     PROCESSED_PREFIX,
     QUARANTINE_PREFIX,
     RAW_PREFIX,
@@ -27,6 +28,7 @@ __all__ = [
     "ATHENA_RESULTS_PREFIX",
     "LANDING_PREFIX",
     "LOCKS_PREFIX",
+    "MANIFESTS_PREFIX",
     "PROCESSED_PREFIX",
     "QUARANTINE_PREFIX",
     "RAW_PREFIX",

@@ -23,6 +23,7 @@ tracer = Tracer()
 @event_parser(model=InspectInput)
 def handler(event: InspectInput, context: LambdaContext) -> dict[str, Any]:
     contract = load_contract(os.environ.get("TICKETFLOW_CONTRACT"))
-    result = inspect_source(storage.for_bucket(event.bucket), event.key, event.run_id, contract, event.version_id)
+    result = inspect_source(storage.for_bucket(event.bucket), event.key, event.run_id, contract, event.version_id,
+                            event.sequencer)
     logger.info("inspected", extra={"key": event.key, "dialect": result["dialect"], "mapping": result["mapping"]})
     return result

@@ -80,7 +80,29 @@ def test_ticketflow_delete_runs_the_erasure_and_says_what_it_removed(tmp_path, s
     capsys.readouterr()
     assert cli.main(["delete", "tickets.csv", "--home", str(home)]) == 0
     out = capsys.readouterr().out
-    assert "support_ticket/raw/tickets.csv: deleted; execution tickets-erase-" in out
-    assert "SUCCEEDED, retracted: 6 published rows in 6 files retracted, 12 objects deleted" in out
-    assert cli.main(["delete", "tickets.csv", "--home", str(home)]) == 2  # nothing there any more
-    assert "no object at support_ticket/raw/tickets.csv" in capsys.readouterr().err
+    assert "support_ticket/raw/tickets.csv: deleted; erasure tickets-erase-" in out
+    assert ("SUCCEEDED (retracted): 6 published rows in 6 files, and 1 runs' quarantined rows, copies and "
+            "reports: 12 objects deleted") in out
+    # Deleted again (as S3 allows: another delete marker): another erasure, which finds nothing left.
+    assert cli.main(["delete", "tickets.csv", "--home", str(home)]) == 0
+    assert "0 published rows in 0 files" in capsys.readouterr().out
+    assert cli.main(["delete", "never.csv", "--home", str(home)]) == 2
+    assert "no object at support_ticket/raw/never.csv" in capsys.readouterr().err
+
+
+def test_a_redrive_after_the_erasure_reads_nothing_of_the_erased_upload(runtime, tmp_path):
+    # An execution that failed before the deletion (here at InspectSource: no ticket id column), redriven
+    # after it with a corrected contract would read the upload's kept version again: refused instead.
+    rt = runtime
+    bad = tmp_path / "no id.csv"
+    bad.write_text("Reference,Created At\nR-1,2024-01-05\nR-2,2024-01-06\n", encoding="utf-8")
+    name, desc = run_file(rt, bad, ERASED)
+    assert (desc["status"], rt.summary(name)["failed_state"]) == ("FAILED", "InspectSource")
+    [erasure] = rt.delete(ERASED).started
+    assert rt.wait(erasure, timeout=120)["status"] == "SUCCEEDED"
+    desc = rt.redrive(name)
+    summary = rt.summary(name)
+    assert (desc["status"], summary["failed_state"], summary["error"]) == ("FAILED", "InspectSource", "SourceErased")
+    assert f"erasure {erasure}" in summary["cause"]
+    assert rt.storage.list(f"{layout.LANDING_PREFIX}{name}/") == []
+    assert rt.storage.list(layout.staging_prefix(name)) == []

@@ -47,9 +47,11 @@ def main(args: argparse.Namespace) -> int:
         return fail(f"no local bucket at {home / 'bucket'} (nothing deleted)")
     ok = True
     with LocalRuntime(home=home) as runtime:
-        absent = [k for k in keys if not runtime.storage.exists(k)]
+        # As on S3, a key already deleted can be deleted again (another delete marker, another erasure: what
+        # an execution still running at the first one left behind goes too); a key never uploaded cannot.
+        absent = [k for k in keys if not runtime.storage.exists(k) and not runtime.storage.has_versions(k)]
         if absent:
-            return fail(f"no object at {', '.join(absent)} in {runtime.storage.base} (nothing deleted)")
+            return fail(f"no object at {', '.join(absent)} in {runtime.storage.base}, now or before (nothing deleted)")
         for key in keys:
             upload = runtime.delete(key)
             for name in upload.started:
@@ -57,9 +59,10 @@ def main(args: argparse.Namespace) -> int:
                 summary = runtime.summary(name)
                 retraction = summary.get("retraction") or {}
                 if desc["status"] == "SUCCEEDED":
-                    print(f"{key}: deleted; execution {name} SUCCEEDED, {retraction.get('outcome')}: "
+                    print(f"{key}: deleted; erasure {name} SUCCEEDED ({retraction.get('outcome')}): "
                           f"{retraction.get('rows_retracted', 0):,} published rows in "
-                          f"{retraction.get('files_retracted', 0)} files retracted, "
+                          f"{retraction.get('files_retracted', 0)} files, and "
+                          f"{len(retraction.get('runs', []))} runs' quarantined rows, copies and reports: "
                           f"{retraction.get('objects_deleted', 0)} objects deleted")
                 else:
                     ok = False
