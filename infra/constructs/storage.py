@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -126,17 +128,9 @@ class Storage(Construct):
             self.archive = s3.Bucket(
                 self,
                 "RawArchiveBucket",
-                encryption=s3.BucketEncryption.KMS,
-                encryption_key=self.key,
-                bucket_key_enabled=True,
-                block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-                object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-                enforce_ssl=True,
-                versioned=True,
+                **self._data_bucket_defaults("raw-archive/"),
                 object_lock_enabled=True,
                 object_lock_default_retention=lock(Duration.days(raw_archive_retention_days)),
-                server_access_logs_bucket=self.access_logs,
-                server_access_logs_prefix="raw-archive/",
                 removal_policy=RemovalPolicy.RETAIN,
             )
             replication.append(s3.ReplicationRule(
@@ -153,16 +147,8 @@ class Storage(Construct):
             self,
             "DataBucket",
             bucket_name=bucket_name,
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=self.key,
-            bucket_key_enabled=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            enforce_ssl=True,
-            versioned=True,
+            **self._data_bucket_defaults("data-bucket/"),
             replication_rules=replication or None,
-            server_access_logs_bucket=self.access_logs,
-            server_access_logs_prefix="data-bucket/",
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="ExpireStaging",
@@ -205,6 +191,21 @@ class Storage(Construct):
             ],
             removal_policy=RemovalPolicy.RETAIN,
         )
+
+    def _data_bucket_defaults(self, access_log_prefix: str) -> dict[str, Any]:
+        """What every bucket holding upload data shares: the data key (with an S3 bucket key), no public
+        access, owner-enforced objects, TLS only, versioning, server access logs under `access_log_prefix`."""
+        return {
+            "encryption": s3.BucketEncryption.KMS,
+            "encryption_key": self.key,
+            "bucket_key_enabled": True,
+            "block_public_access": s3.BlockPublicAccess.BLOCK_ALL,
+            "object_ownership": s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            "enforce_ssl": True,
+            "versioned": True,
+            "server_access_logs_bucket": self.access_logs,
+            "server_access_logs_prefix": access_log_prefix,
+        }
 
     def grant_prefix(self, grantee: iam.IGrantable, prefix: str, *access: str) -> None:
         """Give `grantee` exactly `access` (keys of OBJECT_ACTIONS, and "list") to the objects under `prefix`:

@@ -31,8 +31,9 @@ def main(args: argparse.Namespace) -> int:
     if args.target == "aws":
         try:
             target = aws_target(args)
+            s3 = target.client("s3")
             for key in keys:
-                target.client("s3").delete_object(Bucket=target.resources.bucket, Key=key)
+                s3.delete_object(Bucket=target.resources.bucket, Key=key)
                 print(f"deleted s3://{target.resources.bucket}/{key} (a delete marker; its versions stay until "
                       "the lifecycle rule expires them)")
         except operational_errors() as err:
