@@ -479,13 +479,16 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
     typed, info = tx.type_columns(base, contract, mapping, formats)
     # Line numbers and the dedupe need the whole file: they are computed on a narrow frame (Spark prunes the
     # typing to the three columns involved) and come back to the wide rows through one broadcast join.
+    # The timestamps the outcomes read anyway travel with them, so the wide typing below reads each value once.
+    carried = tx.carried_columns(contract, base, info)
     outcomes = tx.record_outcomes(
         tx.classify(typed, contract, info), header_lines=dialect.lines_before_data, open_quote_line=open_quote_line,
-        blank_lines=whole_file.blank_lines,
+        blank_lines=whole_file.blank_lines, carry=tx.carried_fields(carried, info),
     ).persist()
     outcomes.count()  # computed into its cache here, so the report times this phase on its own
     lap("lines_and_dedupe")
-    final = tx.derive(typed.join(F.broadcast(outcomes), tx.RECORD), args.run_id, source_key, ingested_at)
+    typed, info = tx.type_columns(base.join(F.broadcast(outcomes), tx.RECORD), contract, mapping, formats, carried)
+    final = tx.derive(typed, args.run_id, source_key, ingested_at)
 
     # Every count of the report is gathered while the valid rows are written (no separate counting jobs).
     enum_cols = [c for c in contract.columns_of_type("enum")]

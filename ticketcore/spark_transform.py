@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, fields
+from collections.abc import Iterable
 from typing import Any
 
 from pyspark.sql import Column as SparkColumn
@@ -423,13 +424,14 @@ def parse_timestamp(v: SparkColumn, choice: FormatChoice, shape: TimestampShape 
     return F.when(in_plausible_range(read, choice), read)
 
 
-def with_timestamp_shapes(df: DataFrame, contract: Contract, formats: dict[str, FormatChoice]) -> DataFrame:
+def with_timestamp_shapes(df: DataFrame, contract: Contract, formats: dict[str, FormatChoice],
+                          skip: Iterable[str] = ()) -> DataFrame:
     """`df` plus the shape column (`_tshape_<name>`) of each timestamp column whose reading needs one (none for
-    a column of ISO values and epochs: those stay on the cheap path)."""
+    a column of ISO values and epochs: those stay on the cheap path), except the columns in `skip`."""
     return add_timestamp_shapes(df, {
         c.name: (F.col(value(c.name)), formats[c.name])
         for c in contract.columns_of_type("timestamp")
-        if value(c.name) in df.columns and needs_shape_column(formats[c.name])
+        if value(c.name) in df.columns and needs_shape_column(formats[c.name]) and c.name not in skip
     })
 
 
@@ -588,21 +590,30 @@ def too_long_reason(contract: Contract, mapping: HeaderMapping, info: TypedColum
 
 
 def type_columns(
-    df: DataFrame, contract: Contract, mapping: HeaderMapping, formats: dict[str, FormatChoice]
+    df: DataFrame, contract: Contract, mapping: HeaderMapping, formats: dict[str, FormatChoice],
+    carried: Iterable[str] = (),
 ) -> tuple[DataFrame, TypedColumns]:
     """Cast each canonical column to its contract type; flag present values that could not be read.
 
     Adds `extra` (map<string,string>: the unmapped columns' trimmed values by their mapping name) and
     `_unparsed` (map<string,string>: canonical column -> original text, for each value that failed typing:
-    unreadable or out of range). A repeated header of an array column fills it with all its columns' items."""
+    unreadable or out of range). A repeated header of an array column fills it with all its columns' items.
+
+    `carried`: timestamp columns `df` already holds typed, with their two flags (`carried_columns` of an
+    earlier typing, brought back by a join): registered, not read again."""
     info = TypedColumns()
     typed_cols: list[SparkColumn] = []
-    df, bounded = with_timestamp_shapes(df, contract, formats), []
+    carried = set(carried)
+    df, bounded = with_timestamp_shapes(df, contract, formats, skip=carried), []
     for col in contract.columns.values():
         if value(col.name) not in df.columns:
             typed_cols.append(F.lit(None).cast(SPARK_TYPES[col.type]).alias(col.name))
             continue
         v = F.col(value(col.name))
+        if col.name in carried:
+            info.coerced_flags[col.name] = f"_coerced_{col.name}"
+            info.out_of_range_flags[col.name] = f"_out_of_range_{col.name}"
+            continue
         if col.type == "timestamp":
             # Read here, bounded by the plausible range in the second projection (flags need both).
             read = read_timestamp(v, formats[col.name], shape_column(df, col.name))
@@ -680,8 +691,23 @@ def supersede_duplicates(valid: DataFrame) -> DataFrame:
     )
 
 
+def carried_columns(contract: Contract, df: DataFrame, info: TypedColumns) -> list[str]:
+    """The typed timestamp columns the outcomes read anyway (the required ones, and `updated_at` for the
+    dedupe): `record_outcomes` carries them, so the wide typing of the write does not read them again."""
+    wanted = [*contract.required, "updated_at"]
+    return [
+        n for n in dict.fromkeys(wanted)
+        if n in info.out_of_range_flags and value(n) in df.columns
+    ]
+
+
+def carried_fields(names: Iterable[str], info: TypedColumns) -> list[str]:
+    """Each carried column with its two flags."""
+    return [c for n in names for c in (n, info.coerced_flags[n], info.out_of_range_flags[n])]
+
+
 def record_outcomes(classified: DataFrame, header_lines: int = 1, open_quote_line: int | None = None,
-                    blank_lines: list[int] | tuple[int, ...] = ()) -> DataFrame:
+                    blank_lines: list[int] | tuple[int, ...] = (), carry: Iterable[str] = ()) -> DataFrame:
     """(record, source line, final error reason) for every record: the two questions that need the whole
     file (where does a record start, which duplicate wins), answered on five narrow columns.
 
@@ -690,15 +716,21 @@ def record_outcomes(classified: DataFrame, header_lines: int = 1, open_quote_lin
 
     `open_quote_line`: where a quoted value opens that is still open at the end of the file (the job's scan of
     the whole object). The reader took the rest of the file into that value, so the record covering that line
-    is quarantined as unterminated_quote, whatever else it looks like, and takes no part in the dedupe."""
-    narrow = classified.select(RECORD, SPAN, REASON, "ticket_id", "updated_at")
+    is quarantined as unterminated_quote, whatever else it looks like, and takes no part in the dedupe.
+
+    `carry`: more columns of `classified` kept on each outcome (see `carried_columns`)."""
+    carry = list(carry)
+    needed = [RECORD, SPAN, REASON, "ticket_id", "updated_at"]
+    narrow = classified.select(*needed, *[c for c in carry if c not in needed])
     lined = add_blank_lines(narrow.select("*", source_lines(narrow, header_lines).alias(LINE)), blank_lines,
                             header_lines)
     if open_quote_line is not None:
         covers = (F.col(LINE) <= open_quote_line) & (F.col(LINE) + F.col(SPAN) > open_quote_line)
         lined = lined.withColumn(REASON, F.when(covers, F.lit(UNTERMINATED_QUOTE)).otherwise(F.col(REASON)))
     dup = superseded(F.col(REASON).isNull())
-    return lined.select(RECORD, LINE, F.when(dup, F.lit(DUPLICATE_SUPERSEDED)).otherwise(F.col(REASON)).alias(REASON))
+    return lined.select(
+        RECORD, LINE, F.when(dup, F.lit(DUPLICATE_SUPERSEDED)).otherwise(F.col(REASON)).alias(REASON), *carry
+    )
 
 
 def possible_reasons(contract: Contract, info: TypedColumns) -> list[str]:
