@@ -43,6 +43,50 @@ def failed_state(history: list[dict[str, Any]]) -> tuple[str | None, str | None,
     return state, error, cause
 
 
+@dataclass(frozen=True)
+class Remedy:
+    """What fixes a failed execution: `action` is "upload" (fix the file, upload it again), "reprocess" (change
+    the contract, then run the upload again from the start), "redrive" (a transient failure or an interrupt:
+    resume at the failed state) or "none"; `advice` says it in one sentence."""
+
+    action: str
+    advice: str
+
+
+# Errors a redrive cannot fix: the same object version would fail the same way (the cause names the problem).
+_FILE_ERRORS = ("SchemaError", "UnsafeKeyError", "ObjectMissingError")
+_CONTRACT_HINTS = ("required column", "headers match", "ambiguous")
+_NAMED_IN_CAUSE = re.compile(r"\b(SchemaError|ContractError|DataQualityError|SourceErased|UnsafeKeyError|"
+                             r"ObjectMissingError): ")
+
+
+def remedy(error: str | None, cause: str | None = None) -> Remedy:
+    """Which action fits a failure, from its error name (and, for a Glue job's failure, the exception its
+    cause names). Rules: the README's operating section, "Which fix fits which error"."""
+    error, text = error or "", readable_cause(cause or "")
+    named = error
+    if error in ("States.TaskFailed", ""):  # a Glue job's failure: the exception its ErrorMessage starts with
+        found = _NAMED_IN_CAUSE.search(text)
+        named = found.group(1) if found else error
+    if named == "SourceErased":
+        return Remedy("none", "the file was deleted after this upload and its data erased: nothing to run")
+    if named == "ContractError":
+        return Remedy("reprocess", "fix the contract, then reprocess this upload (`ticketflow reprocess NAME`)")
+    if named in _FILE_ERRORS:
+        if any(hint in text for hint in _CONTRACT_HINTS):
+            return Remedy("reprocess", "if the file's columns are right but named differently, add the names to "
+                                       "the contract as aliases (`ticketflow inspect FILE --write-contract`) and "
+                                       "reprocess; otherwise fix the file and upload it again (a redrive reads "
+                                       "the same file and fails the same way)")
+        return Remedy("upload", "fix the file as the cause says and upload it again (a redrive reads the same "
+                                "file and fails the same way)")
+    if named == "DataQualityError":
+        return Remedy("upload", "the output failed validation: fix the file and upload it again; if the contract's "
+                                "expectations are wrong for this data, change the contract and reprocess")
+    return Remedy("redrive", "a transient failure or an interruption: redrive it, which resumes at the failed "
+                             "state (earlier states are not re-run)")
+
+
 def readable_cause(cause: str) -> str:
     """Causes are often JSON: a Lambda error (errorType/errorMessage/stackTrace) or a Glue JobRun. An
     operator needs the message, not the stack trace."""
@@ -76,6 +120,17 @@ def one_line(text: str) -> str:
     return _UNPRINTABLE.sub(escape, text)
 
 
+def _commands(action: str, name: str, arn: str) -> list[str]:
+    if action == "redrive":
+        return [f"  aws stepfunctions redrive-execution --execution-arn {arn}",
+                f"  ticketflow redrive {name}          (local runtime; add --target aws for a deployed stack)"]
+    if action == "reprocess":
+        return [f"  ticketflow reprocess {name}        (local runtime; add --target aws for a deployed stack)"]
+    if action == "upload":
+        return ["  upload the fixed file to the same key: a new version, which runs on its own"]
+    return []
+
+
 def build_alert(event: dict[str, Any], history: list[dict[str, Any]], region: str) -> Alert | None:
     detail = event.get("detail", {})
     status = detail.get("status")
@@ -95,6 +150,7 @@ def build_alert(event: dict[str, Any], history: list[dict[str, Any]], region: st
         f"https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{arn}"
     )
     subject = f"ticketflow: {name[:40]} {status} at {state or '?'} ({error})"[:100]
+    fix = remedy(error, detail.get("cause") or cause)
     lines = [
         f"Execution {name} ended {status}.",
         f"Source file:   {source_key}",
@@ -105,9 +161,8 @@ def build_alert(event: dict[str, Any], history: list[dict[str, Any]], region: st
         f"Execution:     {arn}",
         f"Console:       {console}",
         "",
-        "After fixing the cause, redrive it (re-runs from the failed state; earlier states are not re-run):",
-        f"  aws stepfunctions redrive-execution --execution-arn {arn}",
-        f"  ticketflow redrive {name}          (local runtime; add --target aws for a deployed stack)",
+        f"What fits: {fix.advice}.",
+        *_commands(fix.action, name, arn),
     ]
     return Alert(
         subject=subject,
@@ -118,5 +173,6 @@ def build_alert(event: dict[str, Any], history: list[dict[str, Any]], region: st
             "error": error,
             "source_key": source_key,
             "execution_arn": arn,
+            "action": fix.action,  # a subscription's filter policy can route by it
         },
     )

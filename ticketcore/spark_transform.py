@@ -8,8 +8,8 @@ arrived; the typed columns are computed beside them.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, fields
 from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from pyspark.sql import Column as SparkColumn

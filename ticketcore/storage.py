@@ -207,7 +207,10 @@ class LocalStorage:
     def _point_latest(self, key: str, version_id: str, target: Path) -> None:
         st = target.stat()
         pointer = {"version_id": version_id, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-        (self._version_dir(key) / ".latest").write_text(json.dumps(pointer))
+        # Replaced whole: another process (a watch) may read it at any moment.
+        tmp = self._version_dir(key) / f".latest.{os.getpid()}.{threading.get_ident()}.tmp"
+        tmp.write_text(json.dumps(pointer))
+        os.replace(tmp, self._version_dir(key) / ".latest")
 
     def _commit(self, key: str, tmp: Path, target: Path) -> ObjectHead:
         if not self.versioned(key):

@@ -119,6 +119,16 @@ def execution_name(obj: S3ObjectEvent) -> str:
     return f"{execution_stem(obj.key, bool(obj.removal))}-{digest}"
 
 
+def reprocess_name(key: str, version_id: str, sequencer: str, revision: str) -> str:
+    """The name of a reprocess of one upload (`<stem>-re-<digest>`) under one revision of the transform (its
+    contract and code): the same request repeated is the same name, so StartExecution refuses it
+    (ExecutionAlreadyExists) instead of running the upload twice; a changed revision makes a new name. The
+    stem is the upload's, so the erasure of the key finds these runs too."""
+    stem = execution_stem(key)[: MAX_NAME - DIGEST_CHARS - len("-re-")]
+    identity = f"{key}@{version_id or sequencer}#reprocess:{revision}"
+    return f"{stem}-re-{hashlib.sha256(identity.encode('utf-8')).hexdigest()[:DIGEST_CHARS]}"
+
+
 def execution_input(obj: S3ObjectEvent) -> dict[str, Any]:
     """The execution's input; `removal` (present only for a deletion) routes it to RetractSource."""
     return {

@@ -12,6 +12,7 @@ COMMANDS = [
     "run",
     "inspect",
     "redrive",
+    "reprocess",
     "watch",
     "transform",
     "generate",

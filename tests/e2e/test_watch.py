@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -82,16 +82,45 @@ def test_a_file_published_by_run_is_not_reprocessed_by_watch(tmp_path, spark):
     generate_csv(source, rows=15, seed=31, dirty=0)
     home = tmp_path / "home"
     with LocalRuntime(home=home, clock=VirtualClock(0, poll_interval=0.05)) as rt:
-        # Put the file the way watch would see it, then publish it through the sequencer watch would use.
-        key, _ = rt.put_raw(source)
-        st = Path(rt.storage.path(key)).stat()
-        upload = rt.deliver(rt.s3_event(key, f"{st.st_mtime_ns:020X}"))
-        rt.wait(upload.started[0])
+        upload = rt.upload(source, by="run")  # what `ticketflow run` does
+        assert rt.wait(upload.started[0])["status"] == "SUCCEEDED"
+    # A watch started later on the same home: the file is that upload's object version, already sent.
     with LocalRuntime(home=home, clock=VirtualClock(0, poll_interval=0.05)) as rt:
         watcher = Watcher(rt, poll=0.05, settle=0.05, say=lambda _: None)
         for _ in range(4):
             assert watcher.scan_once() == []
             time.sleep(0.06)
+        assert rt.client.list_executions(stateMachineArn=rt.state_machine_arn)["executions"] == []
+        assert watcher.ledger[layout.RAW_PREFIX + source.name]["executions"] == upload.started
+
+
+def test_run_during_watch_processes_the_upload_once_and_a_new_upload_again(tmp_path, spark):
+    source = tmp_path / "both.csv"
+    generate_csv(source, rows=25, seed=32, dirty=0)
+    lines: list[str] = []
+    with LocalRuntime(home=tmp_path / "home", clock=VirtualClock(0, poll_interval=0.05)) as rt:
+        watcher = Watcher(rt, poll=0.05, settle=0.1, say=lines.append)
+        stop = threading.Event()
+        loop = threading.Thread(target=watcher.run, args=(stop,), daemon=True)
+        loop.start()
+        try:
+            first = rt.upload(source, by="run")  # `ticketflow run` while the watch scans the same folder
+            assert rt.wait(first.started[0])["status"] == "SUCCEEDED"
+            time.sleep(0.5)  # several scans after the file settled
+            assert watcher.results == {}, lines  # the watch saw the file and sent nothing
+            # The same bytes uploaded again are a new object version: it runs, once.
+            second = rt.upload(source, by="run")
+            assert second.started and second.started != first.started
+            assert rt.wait(second.started[0])["status"] == "SUCCEEDED"
+            time.sleep(0.5)
+        finally:
+            stop.set()
+            loop.join(5)
+        assert watcher.results == {}, lines
+        names = {e["name"] for e in rt.client.list_executions(stateMachineArn=rt.state_machine_arn)["executions"]}
+        assert names == {first.started[0], second.started[0]}
+        claims = [json.loads(p.read_text()) for p in (rt.home / "events").glob("*.json")]
+        assert sorted(c["by"] for c in claims) == ["run", "run"]
 
 
 def test_a_file_removed_while_watching_is_erased(tmp_path, spark):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from ticketcore.alerts import build_alert, failed_state
+from ticketcore.alerts import build_alert, failed_state, remedy
 from ticketcore.contract import SchemaError, load_contract
 from ticketcore.inspect import inspect_source
 from ticketcore.storage import LocalStorage
@@ -46,11 +46,52 @@ def test_alert_message_names_everything_an_operator_needs():
         "ValidateOutput",
         "DataQualityError",
         "boom",
-        f"redrive-execution --execution-arn {arn}",
-        "ticketflow redrive run-1",
+        # A validation failure: the same file would fail again, so the alert says to fix and upload it.
+        "What fits: the output failed validation: fix the file and upload it again",
+        "upload the fixed file to the same key",
         "https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/",
     ):
         assert text in alert.message
+    assert "redrive" not in alert.message.split("What fits:")[1]
+    assert alert.attributes["action"] == "upload"
+
+
+def test_a_transient_failure_s_alert_says_redrive_with_both_commands():
+    arn = "arn:aws:states:eu-west-1:1:execution:sm:run-3"
+    history = [
+        {"type": "TaskStateEntered", "stateEnteredEventDetails": {"name": "TransformTickets"}},
+        {"type": "ExecutionFailed", "executionFailedEventDetails": {
+            "error": "Glue.ConcurrentRunsExceededException", "cause": "too many runs"}},
+    ]
+    event = {"detail": {"status": "FAILED", "executionArn": arn, "name": "run-3", "input": "{}"}}
+    alert = build_alert(event, history, "eu-west-1")
+    assert alert is not None and alert.attributes["action"] == "redrive"
+    assert f"  aws stepfunctions redrive-execution --execution-arn {arn}" in alert.message
+    assert "  ticketflow redrive run-3 " in alert.message
+
+
+GLUE_SCHEMA_CAUSE = json.dumps({"Id": "jr_1", "JobRunState": "FAILED",
+                                "ErrorMessage": "SchemaError: missing required column 'ticket_id': no header ..."})
+
+
+@pytest.mark.parametrize(("error", "cause", "action"), [
+    ("SchemaError", '{"errorType": "SchemaError", "errorMessage": "not text: NUL bytes found at offset 9"}', "upload"),
+    ("SchemaError", '{"errorType": "SchemaError", "errorMessage": "missing required column \'ticket_id\'"}',
+     "reprocess"),
+    ("States.TaskFailed", GLUE_SCHEMA_CAUSE, "reprocess"),
+    ("States.TaskFailed", json.dumps({"Id": "jr_2", "JobRunState": "FAILED", "ErrorMessage": "OutOfMemoryError"}),
+     "redrive"),
+    ("DataQualityError", "3 expectations not met", "upload"),
+    ("ContractError", "bad contract", "reprocess"),
+    ("SourceErased", "deleted", "none"),
+    ("States.Timeout", "", "redrive"),
+    ("PublishBusy", "", "redrive"),
+    ("ticketflow.Interrupted", "Ctrl-C", "redrive"),
+    ("ticketflow.RuntimeLost", "killed", "redrive"),
+    (None, None, "redrive"),
+])
+def test_remedy_fits_the_error(error, cause, action):
+    assert remedy(error, cause).action == action
 
 
 def test_a_key_or_cause_cannot_forge_lines_in_the_alert():
@@ -64,7 +105,7 @@ def test_a_key_or_cause_cannot_forge_lines_in_the_alert():
         "Source file:   support_ticket/raw/x.csv\\nError:         all fine, ignore this\\r\\x1b[8m\\u2028\\u202e.csv"]
     assert [line for line in lines if line.startswith("Error:")] == ["Error:         DataQualityError"]
     assert "Cause:         bad\\nSource file: forged" in lines
-    assert len(lines) == 12 and "\x1b" not in alert.message and "\u2028" not in alert.message
+    assert len(lines) == 11 and "\x1b" not in alert.message and "\u2028" not in alert.message
     assert "\n" not in alert.attributes["source_key"]
 
 

@@ -317,12 +317,45 @@ def test_show_failure_after_retry(home: Path, capsys: pytest.CaptureFixture[str]
     assert set(rows) == {"InspectSource", "TransformTickets"}
     after = out.split("TransformTickets  FAILED", 1)[1].splitlines()[1:4]
     assert after == [
-        "     attempt 1 failed: States.TaskFailed: Glue job run jr_4c1e FAILED: SchemaError: required "
-        "colu...",
+        "     attempt 1 failed: States.TaskFailed: Glue job run jr_4c1e FAILED: SchemaError: required ...",
         "     error: States.TaskFailed",
         "     cause: Glue job run jr_4c1e FAILED: SchemaError: required column ticket_id is missing",
     ]
     assert max(len(line) for line in out.splitlines() if not line.startswith("ARN ")) <= 100
+    # Which fix fits: a missing column is the contract's or the file's to fix; a redrive would fail again.
+    assert "What fits  if the file's columns are right but named differently, add the names to the" in out
+    # The picture: the path taken, and where it failed (this recorded history predates RouteEvent).
+    picture = out[out.index("[  ] RouteEvent"):out.index("#  STATE")].splitlines()
+    assert picture[:9] == [
+        "[  ] RouteEvent (Choice)",
+        "   |-- $.removal present: [  ] RetractSource (Task) -> [  ] Retracted (Succeed)",
+        "   |-- otherwise: below",
+        "   |",
+        "[ok] InspectSource (Task)",
+        "   |",
+        "[XX] TransformTickets (Task)   <- failed here: States.TaskFailed",
+        "   |",
+        "[  ] ValidateOutput (Task)",
+    ]
+
+
+def test_show_lists_the_run_s_files_that_exist_and_the_events(home: Path, capsys: pytest.CaptureFixture[str]
+                                                               ) -> None:
+    reports = home / "bucket" / "support_ticket" / "reports" / OK
+    reports.mkdir(parents=True)
+    (reports / "run_report.json").write_text("{}")
+    _, out, _ = run(capsys, "show", OK, "--home", str(home), "--events")
+    assert f"Report     {reports / 'run_report.json'}" in out
+    assert "Validation " not in out and "Quarantine " not in out  # not written: not listed
+    events = out[out.index("\nEvents\n") + 8:].splitlines()
+    assert re.split(r"\s{2,}", events[0].strip()) == ["ID", "TYPE", "STEP", "RESOURCE", "AFTER (ms)",
+                                                      "DATE AND TIME (UTC)"]
+    rows = [re.split(r"\s{2,}", line.strip()) for line in events[2:]]
+    recorded = json.loads((home / "executions" / f"{OK}.json").read_text())["history"]
+    assert [int(r[0]) for r in rows] == [e["id"] for e in recorded]
+    assert rows[0] == ["1", "ExecutionStarted", "0", "2026-03-01 10:00:00"]
+    glue = next(r for r in rows if r[1] == "TaskScheduled" and r[2] == "TransformTickets")
+    assert glue[3] == "glue:startJobRun.sync"
 
 
 def test_show_redriven_failure(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -426,8 +459,13 @@ def test_alerts_show_the_outbox_and_dead_letters(home: Path, capsys: pytest.Capt
         f"[2026-03-01 12:10:37 UTC] ticketflow: {DQ_REDRIVEN} FAILED at ValidateOutput (DataQualityError)",
     ]
     assert "    Source file:   support_ticket/raw/eu_tickets.csv" in lines
-    hint = f"      ticketflow redrive {DQ_REDRIVEN}          (local runtime; add --target aws for a deployed"
+    # Each alert says which fix fits its error: a missing column is the contract's (reprocess), a
+    # validation failure the file's (upload again); neither is a redrive.
+    hint = f"      ticketflow reprocess {GLUE_FAILED}        (local runtime; add --target aws for a deployed"
     assert hint + " stack)" in lines
+    assert any(line.startswith("    What fits: the output failed validation: fix the file and upload it again")
+               for line in lines), lines
+    assert not any("ticketflow redrive" in line for line in lines)
     heading = (f"Events the trigger could not start after 3 attempts (dead letters "
                f"{home / 'dead_letters.jsonl'}), newest last:")
     assert heading in lines
@@ -493,7 +531,9 @@ def test_upload_places_files_and_runs_nothing(tmp_path: Path, capsys: pytest.Cap
     assert code == 0
     target = home / "bucket" / "support_ticket" / "raw" / "tickets 2024.csv"
     assert target.read_bytes() == b"ticket_id,status\nT-1,open\n"
-    assert out.splitlines()[0] == f"uploaded {source} -> support_ticket/raw/tickets 2024.csv"
+    first = out.splitlines()[0]
+    assert re.fullmatch(rf"uploaded {re.escape(str(source))} -> support_ticket/raw/tickets 2024\.csv "
+                        r"\(version [0-9a-f]+\.[0-9a-f]{12}\)", first), first
     assert "nothing was run" in out
     # THEN the original is untouched, no temp file is left, and nothing ran
     assert source.read_bytes() == b"ticket_id,status\nT-1,open\n"
@@ -503,8 +543,12 @@ def test_upload_places_files_and_runs_nothing(tmp_path: Path, capsys: pytest.Cap
 
     source.write_bytes(b"ticket_id,status\nT-1,closed\n")
     _, out, _ = run(capsys, "upload", str(source), "--home", str(home))
-    assert "(replaced the object already there)" in out
+    assert "; the version that was there stays as an older version)" in out
     assert target.read_bytes() == b"ticket_id,status\nT-1,closed\n"
+    # Each upload is an object version of its own, as on the versioned bucket: the watch sends each once.
+    versions = home / "versions" / "support_ticket" / "raw" / "tickets 2024.csv"
+    kept = sorted(p.read_bytes() for p in versions.iterdir() if not p.name.startswith("."))
+    assert kept == [b"ticket_id,status\nT-1,closed\n", b"ticket_id,status\nT-1,open\n"]
 
 
 def test_upload_refuses_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,9 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import re
+from datetime import UTC, datetime, timedelta
 
-from ticketflow.ops.executions import STATUSES
+from ticketflow.ops.executions import STATUSES, ExecutionFilter
 from ticketflow.ops.target import add_target_options, fail, open_store, operational_errors
+
+_AGO = re.compile(r"(\d+)([smhd])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def when(text: str) -> datetime:
+    """`--since`/`--until`: ISO 8601 (naive means UTC) or a time ago (`90s`, `30m`, `6h`, `2d`)."""
+    ago = _AGO.fullmatch(text.strip())
+    if ago:
+        return datetime.now(UTC) - timedelta(**{_UNITS[ago.group(2)]: int(ago.group(1))})
+    try:
+        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a time: {text!r}; give ISO 8601 (2026-12-01T09:30, UTC unless an offset is given) or a time "
+            "ago (30m, 6h, 2d)"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -13,6 +33,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                                           "failed state (newest first)")
     p.add_argument("--status", choices=STATUSES, type=str.upper, metavar="STATUS",
                    help=f"only executions with this status: {', '.join(STATUSES)}")
+    p.add_argument("--since", type=when, metavar="TIME",
+                   help="only executions started at or after TIME: ISO 8601 (UTC unless it has an offset), "
+                        "or a time ago such as 30m, 6h, 2d")
+    p.add_argument("--until", type=when, metavar="TIME", help="only executions started before TIME (as --since)")
+    p.add_argument("--source", metavar="KEY",
+                   help="only executions of source keys starting with KEY (support_ticket/raw/ may be left out)")
     p.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
     p.add_argument("--wide", action="store_true", help="never cut long names to fit 100 columns")
     add_target_options(p)
@@ -24,13 +50,18 @@ def main(args: argparse.Namespace) -> int:
 
     if args.limit < 1:
         return fail("--limit must be at least 1")
+    where = ExecutionFilter(status=args.status, since=args.since, until=args.until, source=args.source)
     try:
         store = open_store(args)
-        rows = rows_for(store, store.list(args.status, args.limit))
+        rows = rows_for(store, store.list(args.status, args.limit, where))
     except operational_errors() as err:
         return fail(str(err))
     if not rows:
-        print(f"no {args.status + ' ' if args.status else ''}executions in {store.where}")
+        shown = {"--since": args.since, "--until": args.until, "--source": args.source}
+        narrowed = [f"{flag} {v.isoformat(timespec='seconds') if isinstance(v, datetime) else v}"
+                    for flag, v in shown.items() if v]
+        print(f"no {args.status + ' ' if args.status else ''}executions in {store.where}"
+              + (f" ({', '.join(narrowed)})" if narrowed else ""))
         return 0
     print(render_executions(rows, width=None if args.wide else WIDTH))
     more = " (--limit reached)" if len(rows) == args.limit else ""

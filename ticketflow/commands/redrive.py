@@ -44,6 +44,11 @@ def redrive_on_aws(sfn: Any, state_machine_arn: str, wanted: str) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.target == "aws" and args.contract:
+        return fail("cannot redrive: --contract applies to the local runtime only; on AWS the deployed Glue job "
+                    "reads the contract the stack was deployed with: change contracts/support_tickets.yaml, "
+                    "`cdk deploy`, then `ticketflow reprocess NAME --target aws` (a redrive resumes the failed "
+                    "state with what is deployed; a reprocess runs the upload again from the start)")
     if args.target == "aws":
         try:
             target = aws_target(args)
@@ -57,6 +62,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"follow it with: ticketflow show {args.execution} --target aws")
         return 0
     from ticketflow.commands.run import Progress, describe_summary
+    from ticketflow.local.interrupts import Interrupts
     from ticketflow.local.runtime import LocalRuntime, RedriveRefused, default_home
 
     home = (args.home or default_home()).resolve()
@@ -64,9 +70,10 @@ def main(args: argparse.Namespace) -> int:
         name = resolve_local(home, args.execution)
     except LookupError as err:
         return fail(f"cannot redrive: {err}")
-    with LocalRuntime(home=home, contract=args.contract) as runtime:
+    with LocalRuntime(home=home, contract=args.contract) as runtime, Interrupts() as interrupts:
         try:
-            desc = runtime.redrive(name, on_event=Progress(name, enabled=True))
+            desc = runtime.redrive(name, on_event=Progress(name, enabled=True),
+                                   should_abort=interrupts.aborting.is_set)
         except RedriveRefused as refused:
             print(f"cannot redrive: {refused}", file=sys.stderr)
             return 2

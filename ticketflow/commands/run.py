@@ -5,11 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 import threading
 from pathlib import Path
 from typing import Any
 
-from ticketcore.alerts import readable_cause
+from ticketcore.alerts import readable_cause, remedy
+
+
+def shorten(text: str, width: int) -> str:
+    """At most `width` characters, cut at a word boundary (never mid-word), " ..." marking a cut."""
+    return textwrap.shorten(text, width, placeholder=" ...") if len(text) > width else text
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,7 +45,7 @@ class Progress:
             d = event.get("taskFailedEventDetails", {})
             # One attempt: the definition's Retry may try again (the next line says what happened).
             text = (f"   attempt failed ({d.get('error', '?')}), retried if the definition allows: "
-                    f"{readable_cause(str(d.get('cause', '')))[:200]}")
+                    f"{shorten(readable_cause(str(d.get('cause', ''))), 200)}")
         elif kind in ("ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"):
             text = f"== {kind.removeprefix('Execution').upper()}"
         if text:
@@ -61,13 +67,16 @@ def describe_summary(s: dict[str, Any]) -> str:
             + (f"; not met: {v['failed_expectations']}" if v["failed_expectations"] else "")
         )
     if s["status"] != "SUCCEEDED":
-        lines.append(f"  failed at {s['failed_state']}: {readable_cause(str(s['cause']))[:300]}")
+        lines.append(f"  {'stopped' if s['status'] == 'ABORTED' else 'failed'} at {s['failed_state']}: "
+                     f"{shorten(readable_cause(str(s['cause'] or s['error'] or '')), 300)}")
+        lines.append(f"  what fits: {remedy(s['error'], s['cause']).advice}")
     if s["report_key"]:
         lines.append(f"  report: {s['report_key']}")
     return "\n".join(lines)
 
 
 def main(args: argparse.Namespace) -> int:
+    from ticketflow.local.interrupts import Interrupts
     from ticketflow.local.runtime import LocalRuntime
 
     missing = [str(f) for f in args.files if not f.is_file()]
@@ -76,10 +85,16 @@ def main(args: argparse.Namespace) -> int:
         return 2
     summaries = []
     skipped: list[dict[str, str]] = []  # uploads the trigger started nothing for: {"file", "key", "reason", "record"}
-    with LocalRuntime(home=args.home, contract=args.contract) as runtime:
+    not_uploaded: list[str] = []  # files left when Ctrl-C came
+    # Ctrl-C once: no more uploads, the running executions finish; twice (or SIGTERM): they are stopped,
+    # recorded ABORTED and alerted, and `ticketflow redrive` (or the next `watch`) resumes them.
+    with LocalRuntime(home=args.home, contract=args.contract) as runtime, Interrupts() as interrupts:
         names: list[str] = []
         for path in args.files:
-            upload = runtime.upload(path)
+            if interrupts.draining.is_set():
+                not_uploaded.append(str(path))
+                continue
+            upload = runtime.upload(path, by="run")
             skipped += [{"file": str(path), **s} for s in upload.skipped]
             if not args.json:
                 if upload.skipped:
@@ -92,17 +107,27 @@ def main(args: argparse.Namespace) -> int:
                     )
             names += upload.started
         for name in names:
-            runtime.wait(name, on_event=Progress(name, enabled=not args.json))
+            runtime.wait(name, on_event=Progress(name, enabled=not args.json),
+                         should_abort=interrupts.aborting.is_set)
             summaries.append(runtime.summary(name))
     if args.json:
-        print(json.dumps({"executions": summaries, "skipped": skipped}, indent=2, default=str))
+        print(json.dumps({"executions": summaries, "skipped": skipped, "not_uploaded": not_uploaded}, indent=2,
+                         default=str))
     else:
         print()
         for s in summaries:
             print(describe_summary(s))
         for s in skipped:
             print(f"{s['file']}: SKIPPED, no execution ({s['key']}): {s['reason']}\n  record: {s['record']}")
+        if not_uploaded:
+            print(f"not uploaded (interrupted): {', '.join(not_uploaded)}")
+        aborted = [s["name"] for s in summaries if s["status"] == "ABORTED"]
+        if aborted:
+            print(f"stopped by the interrupt: {', '.join(aborted)}; resume each with "
+                  f"`ticketflow redrive NAME` (the next `ticketflow watch` resumes them too)")
         print(f"\nlocal bucket: {runtime.home / 'bucket'}; alerts: {runtime.home / 'outbox.jsonl'}")
+    if interrupts.draining.is_set():
+        return 130  # as a shell reports a command ended by Ctrl-C
     # A skipped upload was not processed: as much a failure to the person who ran it as a failed execution.
     ok = summaries and not skipped and all(s["status"] == "SUCCEEDED" for s in summaries)
     return 0 if ok else 1

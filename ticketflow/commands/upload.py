@@ -6,11 +6,10 @@ runs in one go). Each file appears whole or not at all, and the originals are ne
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 from pathlib import Path
 
 from ticketcore.layout import RAW_PREFIX
+from ticketcore.storage import LocalStorage
 from ticketflow.ops.target import add_target_options, aws_target, fail, home_of, operational_errors
 
 
@@ -22,20 +21,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=main)
 
 
-def put_local(home: Path, path: Path) -> tuple[str, Path, bool]:
-    """Copy into `<home>/bucket/support_ticket/raw/<name>` through a hidden temp file and an atomic rename
-    (a watcher never sees half a file); returns (key, target, replaced an existing object)."""
+def put_local(home: Path, path: Path) -> tuple[str, str, bool]:
+    """PUT into the local bucket as a new object version of `support_ticket/raw/<name>` (whole or not at all:
+    a watcher never sees half a file); returns (key, version id, replaced an existing object). The version
+    is the upload's identity: `ticketflow watch` sends its event once, and `run` never sends it again."""
+    from ticketflow.local.runtime import LOCAL_BUCKET
+
     key = RAW_PREFIX + path.name
-    target = home / "bucket" / key
-    target.parent.mkdir(parents=True, exist_ok=True)
-    replaced = target.exists()
-    tmp = target.with_name(f".{target.name}.uploading")
-    try:
-        shutil.copyfile(path, tmp)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return key, target, replaced
+    storage = LocalStorage(home.resolve(), LOCAL_BUCKET)
+    replaced = storage.exists(key)
+    return key, storage.put_file(key, path).version_id, replaced
 
 
 def main(args: argparse.Namespace) -> int:
@@ -60,8 +55,9 @@ def main(args: argparse.Namespace) -> int:
         return 0
     home = home_of(args)
     for path in args.files:
-        key, _, replaced = put_local(home, path)
-        print(f"uploaded {path} -> {key}" + (" (replaced the object already there)" if replaced else ""))
+        key, version_id, replaced = put_local(home, path)
+        print(f"uploaded {path} -> {key} (version {version_id}"
+              + ("; the version that was there stays as an older version)" if replaced else ")"))
     print(f"local bucket: {(home / 'bucket').resolve()}; a running `ticketflow watch` picks these up "
           "(nothing was run)")
     return 0

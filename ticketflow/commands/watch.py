@@ -31,10 +31,14 @@ def main(args: argparse.Namespace) -> int:
     with LocalRuntime(
         home=args.home, contract=args.contract, max_concurrent_runs=args.max_concurrent_runs
     ) as runtime:
-        spark = _warm_spark()  # start the JVM now, so the first file does not pay for it
-        if not args.no_warm_up:
-            from ticketflow.local.warmup import warm_up
+        try:
+            spark = _warm_spark()  # start the JVM now, so the first file does not pay for it
+            if not args.no_warm_up:
+                from ticketflow.local.warmup import warm_up
 
-            print("warming up: the Glue job and the validation on a small generated file ...", flush=True)
-            print(f"warm after {warm_up(spark, runtime.contract):.1f} s", flush=True)
+                print("warming up: the Glue job and the validation on a small generated file ...", flush=True)
+                print(f"warm after {warm_up(spark, runtime.contract):.1f} s", flush=True)
+        except KeyboardInterrupt:  # PySpark's handler until watching starts: nothing was sent yet
+            print("interrupted while warming up: no file was picked up", flush=True)
+            return 130
         return watch_forever(runtime, runtime.home, say=lambda line: print(line, flush=True))

@@ -14,7 +14,9 @@ AWS behaviour emulated here because moto lacks it (see /work/shared/notes/local-
   through the backend (AWS calls BatchStopJobRun for `.sync`; moto never does, defect 8);
 - an unparsable definition raises InvalidDefinition instead of moto's empty error code (defect 7), a
   definition with `${...}` left in it is refused before moto sees it (defect 12), and a different
-  definition under an existing name raises StateMachineAlreadyExists (moto silently returns the old one).
+  definition under an existing name raises StateMachineAlreadyExists (moto silently returns the old one);
+- StopExecution keeps its error and cause (moto's API drops both), and the history of a stopped execution
+  ends as AWS's does: moto records a TaskSucceeded (output null) for the task it cut short, after the stop.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ __all__ = [
 ]
 
 DEFAULT_ACCOUNT = "123456789012"
+_SUCCEEDED_TASK_EVENTS = {"TaskSucceeded", "LambdaFunctionSucceeded"}
 _TERMINAL_EXECUTION = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 _TERMINAL_JOB_RUN = {"SUCCEEDED", "FAILED", "TIMEOUT", "ERROR", "STOPPED"}
 # AWS: 1-80 characters, no whitespace, brackets, wildcards, special or control characters.
@@ -185,6 +188,7 @@ class LocalStepFunctions:
         self._exit_stack: contextlib.ExitStack | None = None
         self._runs: dict[str, JobRunRecord] = {}
         self._runs_lock = threading.Lock()
+        self._stopped_at: dict[str, float] = {}  # execution ARN -> when StopExecution was called (epoch s)
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     def __enter__(self) -> LocalStepFunctions:
@@ -331,6 +335,11 @@ class LocalStepFunctions:
             if not token:
                 break
             kwargs["nextToken"] = token
+        stopped_at = self._stopped_at.get(execution_arn)
+        if stopped_at is not None:
+            # The task cut short by StopExecution did not succeed: AWS records no result for it.
+            events = [e for e in events if not (e["type"] in _SUCCEEDED_TASK_EVENTS
+                                                and e["timestamp"].timestamp() >= stopped_at)]
         return sorted(events, key=lambda event: event["id"])
 
     def summary(self, execution_arn: str) -> list[StateRun]:
@@ -338,8 +347,18 @@ class LocalStepFunctions:
 
     def stop_execution(self, execution_arn: str, error: str | None = None, cause: str | None = None) -> None:
         """StopExecution, then stop the Glue runs it left (AWS does this for `.sync`; moto does not)."""
-        kwargs = {key: value for key, value in (("error", error), ("cause", cause)) if value is not None}
-        self.client.stop_execution(executionArn=execution_arn, **kwargs)
+        from moto.core.utils import utcnow
+        from moto.stepfunctions.responses import get_backend
+
+        backend = get_backend(self.account, self.region)
+        execution = next((x for x in backend._get_state_machine_for_execution(execution_arn).executions
+                          if x.execution_arn == execution_arn), None)
+        if execution is None:
+            self.client.stop_execution(executionArn=execution_arn)  # raises ExecutionDoesNotExist, as AWS
+            return
+        self._stopped_at[execution_arn] = time.time()
+        # What StopExecution does in moto, with the error and cause its API layer drops.
+        execution.stop(stop_date=utcnow(), error=error or "", cause=cause or "")
         self.stop_job_runs(execution_arn)
 
     # -- Glue runs left behind (defect 8) ------------------------------------------------------------------

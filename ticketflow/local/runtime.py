@@ -8,9 +8,11 @@ the real notify handler as the EventBridge event AWS would send, and SNS lands i
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import socket
 import threading
 import time
 import urllib.parse
@@ -36,14 +38,22 @@ from ticketflow.local.backend import (
     substitutions,
 )
 from ticketflow.local.engine import LocalStepFunctions
+from ticketflow.local.interrupts import INTERRUPT_ERRORS, INTERRUPTED, RUNTIME_LOST, lost_cause, process_alive
 
 LOCAL_BUCKET = "ticketflow-local"
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 TRIGGER_ATTEMPTS = 3  # an asynchronous Lambda invocation: the first try and two retries
+TRACK_INTERVAL = 0.5  # seconds between updates of the running executions' records
 
 
 def default_home() -> Path:
     return Path(os.environ.get("TICKETFLOW_HOME", ".ticketflow"))
+
+
+def sequencer_of(version_id: str) -> str:
+    """The S3 event sequencer of a local object version (its creation time, as 20 hex digits): one per
+    version, increasing per key, so every event source names an upload the same way."""
+    return f"{int(version_id.split('.', 1)[0], 16):020X}"
 
 
 def _jsonable(value: Any) -> Any:
@@ -58,6 +68,14 @@ def _jsonable(value: Any) -> Any:
 
 class RedriveRefused(Exception):
     """The execution cannot be redriven (unknown, or it did not fail)."""
+
+
+def _write_json(path: Path, doc: dict[str, Any]) -> None:
+    """Whole or not at all: readers in other processes never see half a record."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(json.dumps(doc, indent=1, default=str), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _default_events() -> Any:
@@ -75,6 +93,9 @@ class Upload:
     duplicates: list[str]
     skipped: list[dict[str, str]]
     dead_lettered: bool = False
+    # Set when this object version's event was sent before (by this or another process on the same home):
+    # {"by", "at", "executions", ...}; nothing was sent again.
+    sent_before: dict[str, Any] | None = None
 
 
 class LocalRuntime:
@@ -106,6 +127,14 @@ class LocalRuntime:
         self._redrive_arns: dict[str, str] = {}  # execution name -> ARN of the run that redrives it
         self._redriven: dict[str, dict[str, Any]] = {}  # execution name -> its record before the redrive
         self._redrive_machines: dict[str, str] = {}
+        # Executions this process started or redrove and has not recorded final: their `.running.json`
+        # records are kept current, so other processes list them and a killed runtime's are found again.
+        self._live: dict[str, int] = {}  # name -> events already in its running record
+        self._offline: dict[str, list[dict[str, Any]]] = {}  # recorded histories moto does not hold
+        self._tracker_stop = threading.Event()
+        self._tracker: threading.Thread | None = None
+        self.owner = {"pid": os.getpid(), "host": socket.gethostname(),
+                      "started_at": datetime.now(UTC).isoformat()}
 
     # ---------------------------------------------------------------- lifecycle
     def environment(self) -> dict[str, str]:
@@ -139,22 +168,27 @@ class LocalRuntime:
                                                substitutions())
         self.state_machine_arn = self.engine.create_state_machine(STATE_MACHINE_NAME, self._definition_text)
         self._history_hook = f"ticketflow-redriven-history-{id(self)}"
-        _default_events().register("before-call.sfn.GetExecutionHistory", self._redriven_history,
+        _default_events().register("before-call.sfn.GetExecutionHistory", self._recorded_history,
                                    unique_id=self._history_hook)
+        self.recover_lost()
+        self._tracker = threading.Thread(target=self._track, name="ticketflow-tracker", daemon=True)
+        self._tracker.start()
         return self
 
-    def _redriven_history(self, params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]] | None:
-        """GetExecutionHistory of a redriven execution, as AWS answers it under the execution's own ARN: the
-        earlier attempt's events (recorded by an earlier process, which moto's memory no longer has),
-        ExecutionRedriven, then the redrive's. The notify Lambda reads it to build the alert."""
+    def _recorded_history(self, params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]] | None:
+        """GetExecutionHistory of an execution moto's memory does not hold, as AWS answers it under the
+        execution's own ARN: a redriven one (the earlier attempt's events, recorded by an earlier process,
+        ExecutionRedriven, then the redrive's) or one found ABORTED after its runtime was killed. The notify
+        Lambda reads it to build the alert."""
         from botocore.awsrequest import AWSResponse
 
         body = params.get("body") or b"{}"
         arn = json.loads(body.decode() if isinstance(body, bytes) else body).get("executionArn", "")
         name = arn.rsplit(":", 1)[-1]
-        if name not in self._redriven or arn != self.execution_arn(name):
+        if arn != self.execution_arn(name) or (name not in self._redriven and name not in self._offline):
             return None  # not ours: the call goes on to moto
-        return AWSResponse("", 200, {}, None), {"events": self.history(name), "ResponseMetadata": {}}
+        events = self.history(name) if name in self._redriven else self._offline[name]
+        return AWSResponse("", 200, {}, None), {"events": events, "ResponseMetadata": {}}
 
     def _route_interpreter_log(self) -> None:
         """moto's interpreter logs every task failure with its whole parse tree at ERROR: that belongs in a
@@ -170,6 +204,9 @@ class LocalRuntime:
         log.addHandler(handler)
 
     def __exit__(self, *exc: object) -> None:
+        self._tracker_stop.set()
+        if self._tracker is not None:
+            self._tracker.join(5)
         _default_events().unregister("before-call.sfn.GetExecutionHistory", unique_id=self._history_hook)
         if self.engine is not None:
             self.engine.__exit__(*exc)
@@ -197,8 +234,50 @@ class LocalRuntime:
         """Copy a file into the raw prefix as a new object version (never modifying the original; complete or not
         at all, like an S3 PUT); returns (key, sequencer). `s3_event` names the version."""
         key = key or layout.RAW_PREFIX + path.name
-        self.storage.put_file(key, path)
-        return key, f"{time.time_ns():020X}"
+        head = self.storage.put_file(key, path)
+        return key, sequencer_of(head.version_id)
+
+    def _sent_path(self, key: str, version_id: str) -> Path:
+        digest = hashlib.sha256(f"{key}\0{version_id}".encode()).hexdigest()[:32]
+        return self.home / "events" / f"{digest}.json"
+
+    def claim_upload(self, key: str, version_id: str, by: str) -> dict[str, Any] | None:
+        """Mark an object version's ObjectCreated event as sent, once per home whatever process sends it (`run`,
+        `upload`, `watch`): None when this call claimed it, else the earlier claim ({"key", "version_id",
+        "by", "pid", "at", "executions"}). S3 sends one event per PUT; this is what keeps two local event
+        sources from both sending it."""
+        path = self._sent_path(key, version_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        claim = {"key": key, "version_id": version_id, "by": by, "pid": os.getpid(),
+                 "at": datetime.now(UTC).isoformat(), "executions": []}
+        try:
+            with path.open("x", encoding="utf-8") as fh:
+                fh.write(json.dumps(claim))
+        except FileExistsError:
+            for _ in range(50):  # the claimant may be writing it this instant
+                try:
+                    return dict(json.loads(path.read_text(encoding="utf-8")))
+                except ValueError:
+                    time.sleep(0.01)
+            return {"key": key, "version_id": version_id, "by": "?", "executions": []}
+        return None
+
+    def _note_sent(self, key: str, version_id: str, executions: list[str]) -> None:
+        path = self._sent_path(key, version_id)
+        claim = json.loads(path.read_text(encoding="utf-8"))
+        claim["executions"] = executions
+        _write_json(path, claim)
+
+    def send_upload(self, key: str, version_id: str, by: str) -> Upload:
+        """Send the ObjectCreated event of one object version, unless some process on this home sent it
+        before (then `Upload.sent_before` says who, and nothing is started)."""
+        earlier = self.claim_upload(key, version_id, by)
+        if earlier is not None:
+            return Upload(key, sequencer_of(version_id), [], list(earlier.get("executions") or []), [],
+                          sent_before=earlier)
+        upload = self.deliver(self.s3_event(key, sequencer_of(version_id), version_id))
+        self._note_sent(key, version_id, upload.started + upload.duplicates)
+        return upload
 
     def s3_event(self, key: str, sequencer: str, version_id: str | None = None,
                  event_name: str = "ObjectCreated:Put") -> dict[str, Any]:
@@ -240,6 +319,7 @@ class LocalRuntime:
         for _attempt in range(TRIGGER_ATTEMPTS):
             try:
                 result = self.backend.invoke_lambda("ticketflow-trigger", event)
+                self.track(result["started"])
                 return Upload(key, record.get("sequencer", ""), result["started"], result["duplicates"],
                               result["skipped"])
             except Exception as err:
@@ -253,9 +333,11 @@ class LocalRuntime:
         with self._lock, (self.home / "dead_letters.jsonl").open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(entry) + "\n")
 
-    def upload(self, path: Path, key: str | None = None) -> Upload:
-        key, sequencer = self.put_raw(path, key)
-        return self.deliver(self.s3_event(key, sequencer))
+    def upload(self, path: Path, key: str | None = None, by: str = "upload") -> Upload:
+        """PUT the file as a new object version and send its event (a new upload of a key always runs)."""
+        key = key or layout.RAW_PREFIX + path.name
+        head = self.storage.put_file(key, path)
+        return self.send_upload(key, head.version_id, by)
 
     def delete(self, key: str, sequencer: str | None = None) -> Upload:
         """Delete the object as a DELETE on the versioned bucket does (a delete marker: the file goes, its
@@ -268,6 +350,11 @@ class LocalRuntime:
     # ---------------------------------------------------------------- executions
     def describe(self, name: str) -> dict[str, Any]:
         desc = dict(self.client.describe_execution(executionArn=self._live_arn(name)))
+        if desc["status"] == "ABORTED" and not desc.get("error"):
+            # DescribeExecution carries StopExecution's error and cause on AWS; moto's leaves them out.
+            details = next((e.get("executionAbortedEventDetails") or {} for e in self.engine.history(desc[
+                "executionArn"]) if e["type"] == "ExecutionAborted"), {}) if self.engine else {}
+            desc.update({k: v for k, v in details.items() if k in ("error", "cause") and v})
         if name in self._redriven:
             previous = self._redriven[name]["execution"]
             desc.update(executionArn=self.execution_arn(name), stateMachineArn=previous["stateMachineArn"],
@@ -293,12 +380,18 @@ class LocalRuntime:
                       for e in later]
         return [*earlier, redriven, *renumbered]
 
-    def wait(self, name: str, timeout: float = 3600, on_event: Callable[[dict[str, Any]], None] | None = None
-             ) -> dict[str, Any]:
-        """Wait for an execution to end, then record it and raise its alert. Never waits forever."""
+    def wait(self, name: str, timeout: float = 3600, on_event: Callable[[dict[str, Any]], None] | None = None,
+             should_abort: Callable[[], bool] | None = None) -> dict[str, Any]:
+        """Wait for an execution to end, then record it and raise its alert. Never waits forever.
+
+        `should_abort`: polled while waiting; once true, the execution is stopped (`stop`) and waited for."""
         deadline = time.monotonic() + timeout
         seen = len(self._redriven[name]["history"]) if name in self._redriven else 0  # a redrive: new events
+        stopped = False
         while True:
+            if should_abort is not None and not stopped and should_abort():
+                self.stop(name)
+                stopped = True
             desc = self.describe(name)
             if on_event:
                 events = self.history(name)
@@ -316,6 +409,39 @@ class LocalRuntime:
             self.alert(desc)
         return desc
 
+    def stop(self, name: str, error: str = INTERRUPTED,
+             cause: str = "the local runtime was interrupted (Ctrl-C twice, or SIGTERM) while the execution ran; "
+                          "redrive it to resume") -> None:
+        """StopExecution (ABORTED, redrivable) of a running execution; one that already ended is left as it is."""
+        assert self.engine is not None
+        try:
+            if self.describe(name)["status"] == "RUNNING":
+                self.engine.stop_execution(self._live_arn(name), error=error, cause=cause)
+        except Exception as err:  # ended meanwhile: nothing to stop
+            logging.getLogger(__name__).info("stop %s: %s", name, type(err).__name__)
+
+    def start_named(self, name: str, payload: dict[str, Any]) -> bool:
+        """StartExecution of the pipeline under `name` with `payload` (a reprocess); False, starting nothing,
+        when an execution of that name exists on this home (recorded by any process), as AWS answers
+        ExecutionAlreadyExists."""
+        assert self.engine is not None
+        running = self._running_path(name)
+        if self._record_path(name).exists():
+            return False
+        running.parent.mkdir(parents=True, exist_ok=True)
+        try:  # claimed whole by one process: the record is filled in by `track` once started
+            with running.open("x", encoding="utf-8") as fh:
+                fh.write("{}")
+        except FileExistsError:
+            return False
+        try:
+            self.engine.start_execution(self.state_machine_arn, name, payload)
+        except BaseException:
+            running.unlink(missing_ok=True)
+            raise
+        self.track([name])
+        return True
+
     def _stop_orphan_jobs(self, name: str, desc: dict[str, Any]) -> None:
         """moto never calls BatchStopJobRun when an execution times out or is stopped: do it here."""
         if desc["status"] in ("TIMED_OUT", "ABORTED"):
@@ -325,6 +451,99 @@ class LocalRuntime:
 
     def _record_path(self, name: str) -> Path:
         return self.home / "executions" / f"{name}.json"
+
+    def _running_path(self, name: str) -> Path:
+        return self.home / "executions" / f"{name}.running.json"
+
+    def track(self, names: list[str]) -> None:
+        """Keep a `.running.json` record of each execution current until it is recorded final."""
+        with self._lock:
+            for name in names:
+                self._live.setdefault(name, -1)
+        for name in names:
+            self._write_running(name)
+
+    def _write_running(self, name: str) -> None:
+        try:
+            desc, history = self.describe(name), self.history(name)
+        except Exception:  # not visible yet, or ended and gone: the next round, or the final record, has it
+            return
+        with self._lock:
+            if name not in self._live or desc["status"] != "RUNNING" or self._live[name] == len(history):
+                return
+            self._live[name] = len(history)
+            count = self._redriven[name]["redrive_count"] + 1 if name in self._redriven else 0
+            doc = {"execution": {**_jsonable(desc), "redriveCount": count}, "history": _jsonable(history),
+                   "redrive_count": count, "recorded_at": datetime.now(UTC).isoformat(), "owner": self.owner}
+            _write_json(self._running_path(name), doc)
+
+    def _track(self) -> None:
+        while not self._tracker_stop.wait(TRACK_INTERVAL):
+            with self._lock:
+                names = list(self._live)
+            for name in names:
+                self._write_running(name)
+
+    def recover_lost(self) -> list[str]:
+        """Executions a killed runtime left RUNNING (their `.running.json` names a process that is gone):
+        recorded ABORTED with `ticketflow.RuntimeLost`, alerted, and so redrivable. Returns their names."""
+        directory = self.home / "executions"
+        found = []
+        for path in sorted(directory.glob("*.running.json")) if directory.is_dir() else []:
+            try:
+                doc = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            owner = doc.get("owner") or {}
+            if owner.get("host") != self.owner["host"] or process_alive(int(owner.get("pid") or 0)):
+                continue
+            claimed = path.with_name(f".{path.name}.{os.getpid()}.lost")
+            try:
+                os.rename(path, claimed)  # another process recovering it at the same moment gets the error
+            except FileNotFoundError:
+                continue
+            name = path.name.removesuffix(".running.json")
+            final = self._record_path(name)
+            if final.exists() and final.stat().st_mtime >= claimed.stat().st_mtime:
+                claimed.unlink()  # ended and recorded after all
+                continue
+            self._record_lost(name, doc, int(owner.get("pid") or 0))
+            claimed.unlink()
+            found.append(name)
+        return found
+
+    def _record_lost(self, name: str, doc: dict[str, Any], pid: int) -> None:
+        from ticketflow.ops.executions import revive_dates
+
+        now = datetime.now(UTC)
+        cause = lost_cause(pid)
+        history = list(doc.get("history") or [])
+        last = history[-1]["id"] if history else 0
+        history.append({"id": last + 1, "previousEventId": last, "type": "ExecutionAborted",
+                        "timestamp": now.isoformat(),
+                        "executionAbortedEventDetails": {"error": RUNTIME_LOST, "cause": cause}})
+        execution = {**doc["execution"], "status": "ABORTED", "stopDate": now.isoformat(), "error": RUNTIME_LOST,
+                     "cause": cause}
+        _write_json(self._record_path(name), {**doc, "execution": execution, "history": history,
+                                              "recorded_at": now.isoformat()})
+        self._offline[name] = revive_dates(history)
+        self.alert(revive_dates(execution))
+
+    def interrupted(self) -> list[str]:
+        """Executions recorded ABORTED by an interrupt or a killed runtime (`INTERRUPT_ERRORS`), oldest first:
+        what `ticketflow watch` resumes when it starts."""
+        directory = self.home / "executions"
+        found = []
+        for path in directory.glob("*.json") if directory.is_dir() else []:
+            if path.name.endswith(".running.json"):
+                continue
+            try:
+                execution = json.loads(path.read_text(encoding="utf-8"))["execution"]
+            except (OSError, ValueError, KeyError):
+                continue
+            if execution.get("status") == "ABORTED" and execution.get("error") in INTERRUPT_ERRORS:
+                found.append((execution.get("startDate") or "", execution.get("name") or path.stem))
+        return [name for _, name in sorted(found)]
 
     def _load_record(self, name: str) -> dict[str, Any]:
         return dict(json.loads(self._record_path(name).read_text()))
@@ -344,10 +563,10 @@ class LocalRuntime:
             "redrive_count": count,
             "recorded_at": datetime.now(UTC).isoformat(),
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(doc, indent=1, default=str))
-        os.replace(tmp, path)
+        _write_json(path, doc)
+        with self._lock:
+            self._live.pop(name, None)
+        self._running_path(name).unlink(missing_ok=True)
         return path
 
     def alert(self, desc: dict[str, Any]) -> None:
@@ -378,7 +597,8 @@ class LocalRuntime:
 
     # ---------------------------------------------------------------- redrive
     def redrive(self, name: str, timeout: float = 3600,
-                on_event: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+                on_event: Callable[[dict[str, Any]], None] | None = None,
+                should_abort: Callable[[], bool] | None = None) -> dict[str, Any]:
         """RedriveExecution, emulated (moto has none) with AWS's semantics: resume at the state that did not
         succeed, with the input that state had; states that succeeded are not re-run; retry counters and
         timeouts start afresh; same execution name (so the same run id and staging); redrive count + 1.
@@ -411,7 +631,9 @@ class LocalRuntime:
         self._redriven[name] = record
         state_input = failed.input if isinstance(failed.input, dict) else json.loads(failed.input or "{}")
         self._redrive_arns[name] = self.engine.start_execution(machine, name, state_input)
-        return self.wait(name, timeout=timeout, on_event=on_event)
+        self._offline.pop(name, None)
+        self.track([name])
+        return self.wait(name, timeout=timeout, on_event=on_event, should_abort=should_abort)
 
     # ---------------------------------------------------------------- results
     def summary(self, name: str) -> dict[str, Any]:

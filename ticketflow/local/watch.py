@@ -2,9 +2,10 @@
 
 S3 emits ObjectCreated when an upload completes; a directory has no such moment, so a file counts as
 uploaded once its size and modification time have stayed the same for `settle` seconds (files moved in
-atomically, as `ticketflow upload` does, qualify on the next scan). Each version of a file (size, mtime)
-produces one event, once: a ledger under the home directory remembers what was sent, so a restart does
-not send it again.
+atomically, as `ticketflow upload` does, qualify on the next scan). Each object version produces one event,
+once, whichever process sends it: a file `ticketflow run` or `upload` put is already a version whose event
+was sent (`LocalRuntime.claim_upload`), and the watch's ledger (size, mtime -> version) spares it from
+looking at an unchanged file again.
 """
 
 from __future__ import annotations
@@ -35,9 +36,11 @@ class Watcher:
         poll: float = 0.2,
         settle: float = 0.5,
         say: Callable[[str], None] = print,
+        should_abort: Callable[[], bool] | None = None,
     ) -> None:
         self.runtime = runtime
         self.poll, self.settle, self.say = poll, settle, say
+        self.should_abort = should_abort  # polled by each follow-up: once true, its execution is stopped
         self.raw_dir = runtime.storage.path(layout.RAW_PREFIX.rstrip("/"))
         self.ledger_path = runtime.home / "watch_ledger.json"
         self.ledger: dict[str, dict[str, Any]] = (
@@ -57,15 +60,9 @@ class Watcher:
                 found.append((self.runtime.storage.key_for_path(path), path.stat()))
         return found
 
-    def _already_sent(self, key: str, signature: tuple[int, int], sequencer: str) -> bool:
+    def _already_sent(self, key: str, signature: tuple[int, int]) -> bool:
         entry = self.ledger.get(key)
-        if entry and tuple(entry.get("signature") or ()) == signature:
-            return True
-        # Published by an earlier `ticketflow run`/watch without a ledger entry: the manifest says so.
-        manifest_key = layout.manifest_key(key)
-        if self.runtime.storage.exists(manifest_key):
-            return bool(json.loads(self.runtime.storage.read_bytes(manifest_key)).get("sequencer") == sequencer)
-        return False
+        return bool(entry and tuple(entry.get("signature") or ()) == signature)
 
     def scan_once(self) -> list[str]:
         """Send the event for every file that has settled and was not sent before, and for every file sent
@@ -80,8 +77,7 @@ class Watcher:
                 sent.append(key)
         for key, st in files:
             signature = (st.st_size, st.st_mtime_ns)
-            sequencer = f"{st.st_mtime_ns:020X}"  # one per file version, like S3's per-key sequencer
-            if self._already_sent(key, signature, sequencer):
+            if self._already_sent(key, signature):
                 self.candidates.pop(key, None)
                 continue
             seen = self.candidates.get(key)
@@ -91,21 +87,28 @@ class Watcher:
             if now - seen.since < self.settle:
                 continue
             del self.candidates[key]
-            self._send(key, signature, sequencer)
-            sent.append(key)
+            if self._send(key, signature):
+                sent.append(key)
         return sent
 
-    def _send(self, key: str, signature: tuple[int, int], sequencer: str) -> None:
-        # A file put straight into the directory becomes an object version here, as a PUT would make one.
+    def _send(self, key: str, signature: tuple[int, int]) -> bool:
+        """Send the event of the file's version; False when another process sent it before."""
+        # A file put straight into the directory becomes an object version here, as a PUT would make one; a
+        # file `run` or `upload` put is that version already.
         version = self.runtime.storage.snapshot(key)
-        upload = self.runtime.deliver(self.runtime.s3_event(key, sequencer, version.version_id))
+        upload = self.runtime.send_upload(key, version.version_id, by="watch")
         names = upload.started + upload.duplicates
+        entry = {"signature": list(signature), "version_id": version.version_id, "executions": names,
+                 "sent_at": time.time()}
+        if upload.sent_before is not None:
+            self._record(key, entry)
+            return False
         outcome = ("dead-lettered" if upload.dead_lettered else
                    f"skipped ({upload.skipped[0]['reason']})" if upload.skipped else f"execution {names}")
         self.say(f"{key}: {outcome}")
-        self._record(key, {"signature": list(signature), "sequencer": sequencer, "executions": names,
-                           "sent_at": time.time()})
+        self._record(key, entry)
         self._follow_all(upload.started)
+        return True
 
     def _send_removal(self, key: str) -> None:
         upload = self.runtime.delete(key)
@@ -121,15 +124,28 @@ class Watcher:
             tmp.write_text(json.dumps(self.ledger, indent=1))
             os.replace(tmp, self.ledger_path)
 
-    def _follow_all(self, names: list[str]) -> None:
+    def _follow_all(self, names: list[str], redrive: bool = False) -> None:
         for name in names:
-            waiter = threading.Thread(target=self._follow, args=(name,), name=f"follow-{name}", daemon=True)
+            waiter = threading.Thread(target=self._follow, args=(name, redrive), name=f"follow-{name}",
+                                      daemon=True)
             self.waiters[name] = waiter
             waiter.start()
 
-    def _follow(self, name: str) -> None:
+    def resume_interrupted(self) -> list[str]:
+        """Redrive the executions an interrupt or a killed runtime left ABORTED (`LocalRuntime.interrupted`):
+        they resume at the state that was running, as a redrive does."""
+        names = self.runtime.interrupted()
+        if names:
+            self.say(f"resuming {len(names)} execution(s) interrupted earlier, by redrive: {', '.join(names)}")
+            self._follow_all(names, redrive=True)
+        return names
+
+    def _follow(self, name: str, redrive: bool = False) -> None:
         try:
-            desc = self.runtime.wait(name)
+            if redrive:
+                desc = self.runtime.redrive(name, should_abort=self.should_abort)
+            else:
+                desc = self.runtime.wait(name, should_abort=self.should_abort)
             status = desc["status"]
             summary = self.runtime.summary(name)
             if status != "SUCCEEDED":
@@ -161,33 +177,31 @@ class Watcher:
             thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         return self.in_flight()
 
-    def abort_in_flight(self) -> list[str]:
-        """Stop what is still running: each ends ABORTED (redrivable), is recorded, and alerts."""
-        names = self.in_flight()
-        assert self.runtime.engine is not None
-        for name in names:
-            self.runtime.engine.stop_execution(self.runtime.execution_arn(name), error="WatchStopped",
-                                               cause="ticketflow watch was interrupted twice")
-        self.drain(timeout=60)
-        return names
-
 
 def watch_forever(runtime: LocalRuntime, home: Path, say: Callable[[str], None] = print) -> int:
-    """The command's loop: Ctrl-C once drains, twice aborts."""
-    watcher = Watcher(runtime, say=say)
-    stop = threading.Event()
-    say(f"watching {watcher.raw_dir} (Ctrl-C to stop)")
-    try:
-        watcher.run(stop)
-    except KeyboardInterrupt:
-        stop.set()
+    """The command's loop (main thread): Ctrl-C once drains (no new files; running executions finish),
+    twice (or SIGTERM) stops the running executions, each recorded ABORTED, alerted, and resumed by the next
+    watch. Returns 0."""
+    from ticketflow.local.interrupts import Interrupts
+
+    with Interrupts() as interrupts:
+        watcher = Watcher(runtime, say=say, should_abort=interrupts.aborting.is_set)
+        say(f"watching {watcher.raw_dir} (Ctrl-C to stop)")
+        watcher.resume_interrupted()
+        while not interrupts.draining.is_set():
+            watcher.scan_once()
+            interrupts.draining.wait(watcher.poll)
         running = watcher.in_flight()
-        say(f"stopping: waiting for {len(running)} running execution(s); Ctrl-C again to abort them")
-        try:
-            watcher.drain()
-        except KeyboardInterrupt:
-            aborted = watcher.abort_in_flight()
-            say(f"aborted {aborted}: each is recorded ABORTED and can be redriven")
-    failed = [n for n, s in watcher.results.items() if s != "SUCCEEDED"]
-    say(f"watch stopped: {len(watcher.results)} execution(s), {len(failed)} not succeeded; state in {home}")
+        if running:
+            say(f"stopping: waiting for {len(running)} running execution(s); Ctrl-C again to stop them")
+        # Polled, not joined: the follow-ups see the abort flag and stop their executions themselves.
+        while watcher.in_flight():
+            time.sleep(0.1)
+    results = watcher.results
+    aborted = sorted(n for n, s in results.items() if s == "ABORTED")
+    if aborted:
+        say(f"aborted {len(aborted)}: {', '.join(aborted)}; each is recorded ABORTED and is resumed (redriven) "
+            f"when watch starts again")
+    failed = [n for n, s in results.items() if s != "SUCCEEDED"]
+    say(f"watch stopped: {len(results)} execution(s), {len(failed)} not succeeded; state in {home}")
     return 0

@@ -8,11 +8,15 @@ need to know which one they read.
 from __future__ import annotations
 
 import json
+import socket
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
+
+from ticketcore.layout import RAW_PREFIX
 
 # What DescribeExecution/ListExecutions can report (PENDING_REDRIVE: on AWS, between RedriveExecution and
 # the redriven run starting).
@@ -34,11 +38,43 @@ class AmbiguousExecution(LookupError):
     """A prefix matches more than one execution."""
 
 
+@dataclass(frozen=True)
+class ExecutionFilter:
+    """What `executions` narrows the list to: status, start time in [since, until) (timezone-aware), and a
+    source key (the execution input's `key`) that starts with `source` (`raw/` may be left out)."""
+
+    status: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    source: str | None = None
+
+    def started_in(self, desc: dict[str, Any]) -> bool:
+        start = desc.get("startDate")
+        if not isinstance(start, datetime):
+            return self.since is None and self.until is None
+        return (self.since is None or start >= self.since) and (self.until is None or start < self.until)
+
+    def from_source(self, desc: dict[str, Any]) -> bool:
+        if not self.source:
+            return True
+        try:
+            key = str(json.loads(desc.get("input") or "{}").get("key") or "")
+        except ValueError:
+            return False
+        wanted = self.source
+        return key.startswith(wanted) or key.startswith(RAW_PREFIX + wanted.removeprefix("/"))
+
+    def matches(self, desc: dict[str, Any]) -> bool:
+        return ((self.status is None or desc.get("status") == self.status) and self.started_in(desc)
+                and self.from_source(desc))
+
+
 class ExecutionStore(Protocol):
     where: str  # said in messages: "no execution named X in <where>"
 
-    def list(self, status: str | None = None, limit: int = 20) -> Executions:
-        """DescribeExecution-shaped dicts, newest first (by startDate)."""
+    def list(self, status: str | None = None, limit: int = 20, where: ExecutionFilter | None = None
+             ) -> Executions:
+        """DescribeExecution-shaped dicts, newest first (by startDate); `where` narrows them."""
         ...
 
     def names(self) -> Names:
@@ -109,7 +145,8 @@ def _newest_first(executions: Executions) -> Executions:
 
 class LocalExecutionStore:
     """The records the local runtime writes: `<home>/executions/<name>.json` once an execution has ended,
-    and `<name>.running.json` while `ticketflow watch` runs it (status taken from whichever is newer)."""
+    and `<name>.running.json` while a process (`run`, `watch`, `redrive`) runs it, kept current by that
+    process (status taken from whichever is newer). Every process on one home reads the same records."""
 
     def __init__(self, home: Path) -> None:
         self.home = Path(home)
@@ -122,6 +159,8 @@ class LocalExecutionStore:
             return {}
         chosen: dict[str, tuple[float, Path]] = {}
         for path in self.directory.glob("*.json"):
+            if path.name.startswith("."):  # a record being written
+                continue
             name = path.name.removesuffix(".json").removesuffix(".running")
             try:
                 mtime = path.stat().st_mtime
@@ -148,18 +187,27 @@ class LocalExecutionStore:
 
     @staticmethod
     def _describe(doc: dict[str, Any]) -> dict[str, Any]:
+        from ticketflow.local.interrupts import RUNTIME_LOST, lost_cause, process_alive
+
         desc = revive_dates(doc["execution"])
         desc.setdefault("redriveCount", doc.get("redrive_count", 0))
+        owner = doc.get("owner") or {}
+        if desc.get("status") == "RUNNING" and owner and owner.get("host") == socket.gethostname() \
+                and not process_alive(int(owner.get("pid") or 0)):
+            # Its runtime was killed: what the next runtime to start on this home records (and alerts).
+            desc.update(status="ABORTED", error=RUNTIME_LOST, cause=lost_cause(int(owner.get("pid") or 0)))
         return desc
 
-    def list(self, status: str | None = None, limit: int = 20) -> Executions:
+    def list(self, status: str | None = None, limit: int = 20, where: ExecutionFilter | None = None
+             ) -> Executions:
+        where = where or ExecutionFilter(status=status)
         found = []
         for _, path in self._records().values():
             doc = self._load(path)
             if doc is None:
                 continue
             desc = self._describe(doc)
-            if status is None or desc.get("status") == status:
+            if where.matches(desc):
                 found.append(desc)
         return _newest_first(found)[:limit]
 
@@ -209,13 +257,22 @@ class AwsExecutionStore:
             seen_tokens.add(token)
         return _newest_first(items)[:limit]
 
-    def list(self, status: str | None = None, limit: int = 20) -> Executions:
-        # ListExecutions items lack input/error/cause: describe each one shown.
+    def list(self, status: str | None = None, limit: int = 20, where: ExecutionFilter | None = None
+             ) -> Executions:
+        where = where or ExecutionFilter(status=status)
+        # ListExecutions filters by status only, and its items lack input/error/cause: dates are checked on
+        # the items, the source on each DescribeExecution, until `limit` match.
+        wide = 1_000_000 if where.source or where.since or where.until else limit
         described = []
-        for item in self._list_items(status, limit):
+        for item in self._list_items(where.status, wide):
+            if not where.started_in(item):
+                continue
             desc = self.describe(item["executionArn"])
             desc.setdefault("redriveCount", item.get("redriveCount", 0))
-            described.append(desc)
+            if where.from_source(desc):
+                described.append(desc)
+            if len(described) >= limit:
+                break
         return described
 
     def names(self) -> Names:
@@ -253,3 +310,22 @@ class AwsExecutionStore:
             seen_tokens.add(token)
         unique = {e["id"]: e for e in events}  # a service that ignores nextToken repeats its one page
         return [unique[i] for i in sorted(unique)]
+
+
+def run_file_keys(desc: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, bucket key) of the files one execution's run writes: its run report, validation report,
+    quarantined rows and publish report (`ticketcore.layout`; the run id is the execution name)."""
+    from ticketcore import layout
+
+    name = str(desc.get("name") or name_of(str(desc.get("executionArn", ""))))
+    try:
+        source = str(json.loads(desc.get("input") or "{}").get("key") or "")
+    except ValueError:
+        source = ""
+    keys = [("Report", layout.reports_prefix(name) + layout.RUN_REPORT),
+            ("Validation", layout.validation_report_key(name))]
+    if source:
+        keys.append(("Quarantine", layout.quarantine_prefix(source, name) + "rows.csv"))
+    keys.append(("Published", layout.reports_prefix(name) + layout.PUBLISH_REPORT))
+    return keys
+

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ticketcore.alerts import remedy
 from ticketcore.layout import RAW_PREFIX
 from ticketflow.local.history import StateRun, summarize_history
 
@@ -41,7 +42,17 @@ def fmt_duration(seconds: float | None) -> str:
 
 
 def cut(text: str, width: int) -> str:
+    """At most `width` characters; a cut keeps a prefix (a name cut this way is still one `show` accepts)."""
     return text if len(text) <= width else text[: max(width - len(ELLIPSIS), 0)] + ELLIPSIS
+
+
+def cut_words(text: str, width: int) -> str:
+    """Prose in at most `width` characters, cut after a whole word (" ..." marks the cut)."""
+    if len(text) <= width:
+        return text
+    kept = text[: max(width - len(ELLIPSIS) - 1, 0)]
+    space = kept.rfind(" ")
+    return (kept[:space] if space > width // 2 else kept).rstrip() + " " + ELLIPSIS
 
 
 def source_key(desc: dict[str, Any]) -> str | None:
@@ -246,9 +257,12 @@ def _json_block(label: str, value: Any, indent: str) -> list[str]:
     return [f"{indent}{label}:", *(f"{indent}  {line}" for line in text.splitlines())]
 
 
-def render_show(desc: dict[str, Any], events: list[dict[str, Any]], io: bool = False) -> str:
-    """The execution as the console shows it: a header, then each state visit with its status, duration,
-    attempts, and for a failure the error and cause; redrives marked where they resumed."""
+def render_show(desc: dict[str, Any], events: list[dict[str, Any]], io: bool = False,
+                definition: dict[str, Any] | None = None, files: Sequence[tuple[str, str]] = ()) -> str:
+    """The execution as the console shows it: a header (for a failure: error, cause, and which fix fits),
+    the run's files (`files`: (label, where) pairs), a picture of the state machine (`definition`) with the
+    path taken, then each state visit with its status, duration, attempts, and for a failure the error and
+    cause; redrives marked where they resumed; with `io`, each visit's input and output."""
     runs = summarize_history(events)
     row = execution_row(desc, events)
     status = row.status
@@ -280,7 +294,14 @@ def render_show(desc: dict[str, Any], events: list[dict[str, Any]], io: bool = F
             wrapped = wrap(cause, " " * 11)
             lines.append(label("Cause", wrapped[0].lstrip()))
             lines += wrapped[1:]
+        fix = wrap(remedy(row.error, row.cause).advice, " " * 11)
+        lines.append(label("What fits", fix[0].lstrip()))
+        lines += fix[1:]
+    for name, where in files:
+        lines.append(label(name, where))
     lines.append("")
+    if definition is not None and runs:
+        lines += [render_graph(definition, runs), ""]
 
     if not runs:
         lines.append("(no state entered yet)")
@@ -308,7 +329,7 @@ def render_show(desc: dict[str, Any], events: list[dict[str, Any]], io: bool = F
         for attempt, (error, why) in enumerate(retried, 1):
             said = f"{detail}attempt {attempt} failed: {error or '?'}"
             short = one_line(cause_text(why))
-            lines.append(cut(f"{said}: {short}" if short else said, WIDTH))
+            lines.append(cut_words(f"{said}: {short}" if short else said, WIDTH))
         if run.status not in ("SUCCEEDED", "RUNNING") and (run.error or run.cause):
             lines.append(f"{detail}error: {run.error or '-'}")
             cause = cause_text(run.cause)
@@ -332,3 +353,105 @@ def render_show(desc: dict[str, Any], events: list[dict[str, Any]], io: bool = F
 def render_history_json(desc: dict[str, Any], events: list[dict[str, Any]]) -> str:
     """DescribeExecution and the raw GetExecutionHistory events (`events`, as the API names them)."""
     return to_json({"execution": desc, "events": events})
+
+
+# ---------------------------------------------------------------- the state machine, as a picture
+_MARKS = {"SUCCEEDED": "ok", "RUNNING": ">>", "CAUGHT": "~~"}  # anything else that ended a visit: XX
+
+
+def _choice_label(choice: dict[str, Any]) -> str:
+    """`$.removal present`, `$.x == "a"`: a Choice rule in words (its first comparison only)."""
+    variable = choice.get("Variable", "?")
+    for key, value in choice.items():
+        if key in ("Variable", "Next"):
+            continue
+        if key == "IsPresent":
+            return f"{variable} {'present' if value else 'absent'}"
+        return f"{variable} {key} {json.dumps(value)}"
+    return "a combined rule"
+
+
+def _chain(states: dict[str, Any], start: str | None, seen: set[str]) -> list[str]:
+    """State names from `start` along Next until an end (or a state already drawn)."""
+    names = []
+    while start and start in states and start not in seen:
+        names.append(start)
+        seen.add(start)
+        state = states[start]
+        start = state.get("Default") if state.get("Type") == "Choice" else state.get("Next")
+    return names
+
+
+def render_graph(definition: dict[str, Any], runs: list[StateRun]) -> str:
+    """A text picture of the state machine: each state with its type and a mark for this execution (`ok`
+    succeeded, `XX` where it failed, `>>` running, blank not reached); a Choice lists its branches, and the
+    main line follows the branch the execution took."""
+    states: dict[str, Any] = definition.get("States") or {}
+    last = {run.name: run for run in runs}
+
+    def box(name: str) -> str:
+        run = last.get(name)
+        mark = "  " if run is None else _MARKS.get(run.status, "XX")
+        kind = states.get(name, {}).get("Type", "?")
+        where = ""
+        if run is not None and mark == "XX":
+            where = f"   <- {run.status.lower().replace('_', ' ')} here" + (f": {run.error}" if run.error else "")
+        elif mark == ">>":
+            where = "   <- running"
+        return f"[{mark}] {name} ({kind}){where}"
+
+    lines, seen = [], set()
+    start = definition.get("StartAt")
+    while start and start in states and start not in seen:
+        seen.add(start)
+        state = states[start]
+        lines.append(box(start))
+        if state.get("Type") != "Choice":
+            start = state.get("Next")
+            if start:
+                lines.append("   |")
+            continue
+        branches = [(_choice_label(c), c.get("Next")) for c in state.get("Choices", [])]
+        branches.append(("otherwise", state.get("Default")))
+        taken = next((nxt for _, nxt in branches if nxt in last), state.get("Default"))
+        for label, nxt in branches:
+            if nxt == taken:
+                lines.append(f"   |-- {label}: below")
+                continue
+            drawn = _chain(states, nxt, set(seen))
+            lines.append(f"   |-- {label}: " + " -> ".join(box(n) for n in drawn))
+        lines.append("   |")
+        start = taken
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- the console's Events tab
+def _event_step(event: dict[str, Any], steps: dict[int, str]) -> str:
+    if str(event.get("type", "")).startswith("Execution"):  # the execution's own events belong to no step
+        return ""
+    details = event.get("stateEnteredEventDetails") or event.get("stateExitedEventDetails") or {}
+    return str(details.get("name") or steps.get(event.get("previousEventId", -1), ""))
+
+
+def render_events(events: list[dict[str, Any]], width: int | None = WIDTH) -> str:
+    """ID, TYPE, STEP, RESOURCE, AFTER (ms since the execution started), DATE AND TIME (UTC): one
+    row per history event, as the console's Events tab lists them."""
+    if not events:
+        return "(no events)"
+    start = events[0].get("timestamp")
+    steps: dict[int, str] = {}
+    cells = []
+    for event in events:
+        step = _event_step(event, steps)
+        steps[event.get("id", 0)] = step
+        resource = ""
+        for key, value in event.items():
+            if key.endswith("EventDetails") and isinstance(value, dict) and value.get("resourceType"):
+                resource = f"{value['resourceType']}:{value.get('resource', '')}"
+        when = event.get("timestamp")
+        after = ""
+        if isinstance(start, datetime) and isinstance(when, datetime):
+            after = f"{(when - start).total_seconds() * 1000:,.0f}"
+        cells.append([str(event.get("id", "")), str(event.get("type", "")), step, resource, after, fmt_time(when)])
+    headers = ["ID", "TYPE", "STEP", "RESOURCE", "AFTER (ms)", "DATE AND TIME (UTC)"]
+    return "\n".join(table_lines(headers, cells, right=[0, 4], shrink={2: 16, 3: 18}, width=width))
