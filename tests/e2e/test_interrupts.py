@@ -79,6 +79,14 @@ def test_ctrl_c_once_in_run_lets_the_running_execution_finish(tmp_path, tickets)
     home = tmp_path / "home"
     proc = start("run", str(tickets), home=home)
     name = wait_until_in_glue_job(home)
+    # Another process sees it RUNNING, in the state it is in.
+    listing = subprocess.run([sys.executable, "-m", "ticketflow.cli", "executions", "--status", "RUNNING",
+                              "--wide", "--home", str(home)], cwd=REPO, capture_output=True, text=True).stdout
+    [row] = [line.split() for line in listing.splitlines() if line.startswith(name)]
+    assert row[1] == "RUNNING", listing
+    shown = subprocess.run([sys.executable, "-m", "ticketflow.cli", "show", name, "--home", str(home)],
+                           cwd=REPO, capture_output=True, text=True).stdout
+    assert "Status     RUNNING (in TransformTickets)" in shown and "[>>] TransformTickets (Task)" in shown, shown
     proc.send_signal(signal.SIGINT)
     out = finish(proc)
     assert proc.returncode == 130, out

@@ -237,6 +237,29 @@ def test_executions_status_filter(home: Path, capsys: pytest.CaptureFixture[str]
     assert "(--limit reached)" in out
 
 
+def test_executions_since_until_and_source_filters(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Started at 10:00 (OK), 11:00 (GLUE_FAILED) and 12:00 (DQ_REDRIVEN), 2026-03-01 UTC.
+    _, out, _ = run(capsys, "executions", "--home", str(home), "--since", "2026-03-01T10:30")
+    assert full_names(home, out) == [DQ_REDRIVEN, GLUE_FAILED]
+    _, out, _ = run(capsys, "executions", "--home", str(home), "--until", "2026-03-01T12:00:00Z")
+    assert full_names(home, out) == [GLUE_FAILED, OK]  # until is exclusive
+    _, out, _ = run(capsys, "executions", "--home", str(home), "--since", "2026-03-01T11:30+01:00")
+    assert full_names(home, out) == [DQ_REDRIVEN, GLUE_FAILED]  # 10:30 UTC
+    _, out, _ = run(capsys, "executions", "--home", str(home), "--source", "tickets_")
+    assert full_names(home, out) == [DQ_REDRIVEN, OK]
+    _, out, _ = run(capsys, "executions", "--home", str(home), "--source", "support_ticket/raw/eu_",
+                    "--status", "FAILED")
+    assert full_names(home, out) == [GLUE_FAILED]
+    _, out, _ = run(capsys, "executions", "--home", str(home), "--source", "nothing", "--since", "2026-03-01")
+    assert out.strip() == (f"no executions in {home / 'executions'} (--since 2026-03-01T00:00:00+00:00, "
+                           "--source nothing)")
+    _, out, _ = run(capsys, "executions", "--home", str(home), "--since", "3000d")
+    assert full_names(home, out) == [DQ_REDRIVEN, GLUE_FAILED, OK]
+    with pytest.raises(SystemExit) as refused:  # argparse's usage error
+        run(capsys, "executions", "--home", str(home), "--since", "last week")
+    assert refused.value.code == 2 and "not a time: 'last week'" in capsys.readouterr().err
+
+
 def test_executions_on_an_empty_home(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "executions", "--home", str(tmp_path / "fresh"))
     assert code == 0
@@ -559,3 +582,24 @@ def test_upload_refuses_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFix
     assert code == 2 and out == ""
     assert err.strip() == f"no such file: {tmp_path / 'missing.csv'} (nothing uploaded)"
     assert not (tmp_path / "h").exists()
+
+
+def test_user_mistakes_get_one_line_and_status_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    code, out, err = run(capsys, "run", str(folder), "--home", str(tmp_path / "h"))
+    assert (code, out) == (2, "")
+    assert err.strip() == f"not a file (a directory?): {folder} (nothing run; give the CSV files in it)"
+    code, _, err = run(capsys, "run", str(tmp_path / "missing.csv"), "--home", str(tmp_path / "h"))
+    assert code == 2 and err.strip() == f"no such file: {tmp_path / 'missing.csv'} (nothing run)"
+    # A --home that cannot be a folder (a file is in the way): one line naming it, no traceback.
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file")
+    source = tmp_path / "a.csv"
+    source.write_text("ticket_id\nT-1\n")
+    code, _, err = run(capsys, "run", str(source), "--home", str(blocker / "home"))
+    assert code == 2 and err.startswith("ticketflow run: Not a directory: ") and "Traceback" not in err
+    assert str(blocker) in err
+    code, _, err = run(capsys, "redrive", "x", "--target", "aws", "--contract", str(source))
+    assert code == 2 and err.startswith("cannot redrive: --contract applies to the local runtime only")
+    assert "`cdk deploy`, then `ticketflow reprocess NAME --target aws`" in err

@@ -11,7 +11,11 @@ from ticketflow.ops.target import add_target_options, aws_target, fail, operatio
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("redrive", help="resume a FAILED/TIMED_OUT/ABORTED execution at the state that failed")
+    from ticketflow.cli import EXIT_CODES
+
+    p = sub.add_parser(
+        "redrive", epilog=EXIT_CODES,
+        help="resume a FAILED/TIMED_OUT/ABORTED execution at the state that failed")
     p.add_argument("execution", help="execution name, a unique prefix of it, or its ARN")
     p.add_argument(
         "--contract", type=Path, help="local: contract YAML (default: contracts/support_tickets.yaml)"

@@ -18,7 +18,11 @@ from ticketflow.ops.target import add_target_options, aws_target, fail, home_of,
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("reprocess", help="run uploads again from the start (after a contract change): one "
+    from ticketflow.cli import EXIT_CODES
+
+    p = sub.add_parser(
+        "reprocess", epilog=EXIT_CODES,
+        help="run uploads again from the start (after a contract change): one "
                                          "execution's, or every source key's under a prefix")
     p.add_argument("execution", nargs="?", metavar="EXECUTION",
                    help="execution name, ARN or unique name prefix whose upload runs again")

@@ -19,9 +19,14 @@ def shorten(text: str, width: int) -> str:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="upload files and run them through trigger -> state machine -> publish")
-    p.add_argument("files", nargs="+", type=Path)
-    p.add_argument("--home", type=Path, help="local bucket and state (default .ticketflow/)")
+    from ticketflow.cli import EXIT_CODES
+
+    p = sub.add_parser("run", help="upload files and run them through trigger -> state machine -> publish",
+                       epilog=EXIT_CODES)
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE",
+                   help="CSV files (.csv, .csv.gz, or a .zip of one CSV), each uploaded to support_ticket/raw/<name>")
+    p.add_argument("--home", type=Path,
+                   help="local bucket and state (default $TICKETFLOW_HOME, else .ticketflow/)")
     p.add_argument("--contract", type=Path, help="contract YAML (default: contracts/support_tickets.yaml)")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of progress")
     p.set_defaults(func=main)
@@ -79,9 +84,14 @@ def main(args: argparse.Namespace) -> int:
     from ticketflow.local.interrupts import Interrupts
     from ticketflow.local.runtime import LocalRuntime
 
-    missing = [str(f) for f in args.files if not f.is_file()]
+    missing = [str(f) for f in args.files if not f.exists()]
     if missing:
-        print(f"no such file: {', '.join(missing)}", file=sys.stderr)
+        print(f"no such file: {', '.join(missing)} (nothing run)", file=sys.stderr)
+        return 2
+    not_files = [str(f) for f in args.files if not f.is_file()]
+    if not_files:
+        print(f"not a file (a directory?): {', '.join(not_files)} (nothing run; give the CSV files in it)",
+              file=sys.stderr)
         return 2
     summaries = []
     skipped: list[dict[str, str]] = []  # uploads the trigger started nothing for: {"file", "key", "reason", "record"}

@@ -7,7 +7,11 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("watch", help="process files as they land in <home>/bucket/support_ticket/raw/")
+    from ticketflow.cli import EXIT_CODES
+
+    p = sub.add_parser(
+        "watch", epilog=EXIT_CODES,
+        help="process files as they land in <home>/bucket/support_ticket/raw/")
     p.add_argument("--home", type=Path, help="local bucket and state (default .ticketflow/)")
     p.add_argument("--contract", type=Path, help="contract YAML (default: contracts/support_tickets.yaml)")
     p.add_argument(
