@@ -369,16 +369,21 @@ def _summary(entry: dict[str, Any], kwargs: Any, params: dict[str, Any]) -> str:
         return f"{name}: {count} null values"
     if kind == "unique":
         return f"{name}: {count} rows share duplicate values{shown}"
-    if kind == "in_set":
-        return f"{name}: {count} values outside the set ({_pct(obs.get('unexpected_percent'))}){shown}"
+    if kind == "in_set":  # great-expectations' unexpected_percent: of the non-null values
+        return (f"{name}: {count} values outside the set ({_pct(obs.get('unexpected_percent'))} of the non-null "
+                f"values){shown}")
     if kind == "between":
         return f"{name}: {count} values outside [{kwargs.get('min_value')}, {kwargs.get('max_value')}]{shown}"
     if kind == "max_length":
         return f"{name}: {count} values longer than {kwargs.get('max_value')} characters{shown}"
     if kind == "not_before":
+        # Rows missing either timestamp are not evaluated: the share is of the rows that have both.
         tolerated = 1.0 - float(kwargs.get("mostly", 1.0))
-        return (f"{name}: {_pct(obs.get('unexpected_percent'))} of rows violate, {_pct(tolerated * 100)} "
-                f"tolerated ({count} rows)")
+        pair = f"both {kwargs.get('column_A', '?')} and {kwargs.get('column_B', '?')}"
+        element, missing = obs.get("element_count"), obs.get("missing_count")
+        of = (f"{count} of the {int(element) - int(missing or 0):,} rows with {pair}" if element is not None
+              else f"{count} of the rows with {pair}")
+        return f"{name}: {of} violate ({_pct(obs.get('unexpected_percent'))}; {_pct(tolerated * 100)} tolerated)"
     return f"{name}: {count} unexpected values{shown}"
 
 

@@ -310,3 +310,54 @@ def test_redrive_on_aws_resolves_and_refuses_like_the_console():
         assert message.startswith("redriven arn:aws:states:") and "broken-upload-1" in message
         with pytest.raises(LookupError, match="is SUCCEEDED: only FAILED, TIMED_OUT or ABORTED"):
             redrive_on_aws(Recording(), passing, "fine")
+
+
+@pytest.mark.skipif(not _cloudformation_available(), reason="moto[cloudformation] extra not installed")
+def test_reprocess_on_aws_starts_a_derived_name_once_per_deployment(aws: None,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN a stack whose definition names its Glue job in TransformTickets, and one failed upload
+    definition = {"StartAt": "TransformTickets", "States": {
+        "TransformTickets": {"Type": "Pass", "Parameters": {"JobName": "ticketflow-transform"}, "Next": "Check"},
+        "Check": {"Type": "Choice", "Default": "Done",
+                  "Choices": [{"Variable": "$.fail", "BooleanEquals": True, "Next": "ValidateOutput"}]},
+        "ValidateOutput": {"Type": "Fail", "Error": "DataQualityError", "Cause": "1 expectation failed"},
+        "Done": {"Type": "Succeed"}}}
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    machine = sfn.create_state_machine(name="ticketflow-pipeline", definition=json.dumps(definition),
+                                       roleArn=ROLE)["stateMachineArn"]
+    glue = boto3.client("glue", region_name=REGION)
+    glue.create_job(Name="ticketflow-transform", Role=ROLE,
+                    Command={"Name": "glueetl", "ScriptLocation": "s3://assets/job.py"},
+                    DefaultArguments={"--contract": "s3://assets/abc123/support_tickets.yaml"})
+    upload = {"bucket": "b", "key": "support_ticket/raw/tickets_feb.csv", "version_id": "v1",
+              "sequencer": "0A", "fail": True}
+    first = sfn.start_execution(stateMachineArn=machine, name=FAILED, input=json.dumps(upload))
+    finished(sfn, first["executionArn"])
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    cfn.create_stack(StackName="TicketflowRe", TemplateBody=json.dumps({
+        "Resources": {"Bucket": {"Type": "AWS::S3::Bucket"}, "Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {"BucketName": {"Value": {"Ref": "Bucket"}}, "StateMachineArn": {"Value": machine},
+                    "AlertTopicArn": {"Value": {"Ref": "Topic"}}}}))
+    common = ["--target", "aws", "--stack", "TicketflowRe", "--region", REGION]
+
+    # WHEN it is reprocessed, THEN one new execution of the same input starts, under a derived name
+    assert main(["reprocess", FAILED, *common]) == 0
+    out = capsys.readouterr().out
+    assert "started 1; already reprocessed under this deployment (not started again): 0" in out
+    names = [e["name"] for e in sfn.list_executions(stateMachineArn=machine)["executions"]]
+    [again] = [n for n in names if n != FAILED]
+    assert again.startswith("tickets_feb-re-")
+    started = sfn.describe_execution(executionArn=machine.replace(":stateMachine:", ":execution:") + ":" + again)
+    assert json.loads(started["input"]) == upload
+    finished(sfn, started["executionArn"])
+    # AND asked again under the same deployment, nothing starts
+    assert main(["reprocess", FAILED, *common]) == 0
+    assert f"already reprocessed under this deployment (not started again): 1 ({again})" in capsys.readouterr().out
+    # AND a deployment that changes the contract's asset makes a new name
+    glue.delete_job(JobName="ticketflow-transform")  # moto has no UpdateJob: the redeployed job, recreated
+    glue.create_job(Name="ticketflow-transform", Role=ROLE,
+                    Command={"Name": "glueetl", "ScriptLocation": "s3://assets/job.py"},
+                    DefaultArguments={"--contract": "s3://assets/def456/support_tickets.yaml"})
+    assert main(["reprocess", FAILED, *common]) == 0
+    assert "started 1;" in capsys.readouterr().out
+    assert len(sfn.list_executions(stateMachineArn=machine)["executions"]) == 3

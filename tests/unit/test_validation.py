@@ -210,7 +210,8 @@ def test_unknown_status_fails_when_the_contract_says_error(storage):
     rows = [ticket(i) for i in range(20)] + [ticket(50, status="awaiting_parts")]
     result = run(storage, stage(storage, rows), contract)
     assert not result.success and result.failed_errors == ["in_set(status)"]
-    expected = r"in_set\(status\): 1 values outside the set \(4.8%\) \(examples in the validation report\)$"
+    expected = (r"in_set\(status\): 1 values outside the set \(4.8% of the non-null values\) \(examples in the "
+                r"validation report\)$")
     with pytest.raises(DataQualityError, match=expected):
         result.raise_on_failure()
     assert by_name(result)["in_set(status)"]["observed"]["partial_unexpected_list"] == ["awaiting_parts"]
@@ -249,7 +250,19 @@ def test_resolved_before_created_is_tolerated_up_to_the_contract_share(storage):
 def test_resolved_before_created_above_the_share_fails(storage):
     result = run(storage, stage(storage, resolved_all(100, 5)))  # 5% > 2%
     assert result.failed_errors == ["not_before(resolved_at >= created_at)"]
-    expected = r"not_before\(resolved_at >= created_at\): 5.0% of rows violate, 2.0% tolerated"
+    expected = (r"not_before\(resolved_at >= created_at\): 5 of the 100 rows with both resolved_at and created_at "
+                r"violate \(5.0%; 2.0% tolerated\)")
+    with pytest.raises(DataQualityError, match=expected):
+        result.raise_on_failure()
+
+
+def test_the_share_of_a_pair_rule_is_of_the_rows_that_have_both_values(storage):
+    # 60 open tickets (no resolved_at) take no part: 3 of the 40 resolved ones is 7.5%, not 3 of 100.
+    rows = [ticket(i, resolved_at=None) for i in range(60)] + [
+        {**row, "ticket_id": f"R-{i}"} for i, row in enumerate(resolved_all(40, 3))]
+    result = run(storage, stage(storage, rows))
+    expected = (r"not_before\(resolved_at >= created_at\): 3 of the 40 rows with both resolved_at and created_at "
+                r"violate \(7.5%; 2.0% tolerated\)")
     with pytest.raises(DataQualityError, match=expected):
         result.raise_on_failure()
 

@@ -52,10 +52,15 @@ def _plan(args: argparse.Namespace, store: Any, revision: str) -> Any:
 
 def deployed_glue_job(target: Any) -> dict[str, Any]:
     """GetJob of the Glue job the deployed definition's TransformTickets state runs."""
+    from ticketflow.ops.aws import TargetError
+
     sfn = target.client("stepfunctions")
     machine = sfn.describe_state_machine(stateMachineArn=target.resources.state_machine_arn)
-    definition = json.loads(machine["definition"])
-    job_name = definition["States"]["TransformTickets"]["Parameters"]["JobName"]
+    state = json.loads(machine["definition"]).get("States", {}).get("TransformTickets", {})
+    job_name = (state.get("Parameters") or {}).get("JobName")
+    if not isinstance(job_name, str):
+        raise TargetError(f"the deployed definition of {target.resources.state_machine_arn} has no TransformTickets "
+                          "state naming a Glue JobName: is this a ticketflow stack?")
     return dict(target.client("glue").get_job(JobName=job_name)["Job"])
 
 
