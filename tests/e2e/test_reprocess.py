@@ -7,6 +7,7 @@ would; asking again with the same contract starts nothing.
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -107,3 +108,25 @@ def test_reprocess_refuses_what_it_cannot_run(tmp_path, capsys):
     assert "give one EXECUTION or --prefix P (not both)" in capsys.readouterr().err
     assert cli(["reprocess", "x", "--target", "aws", "--contract", "c.yaml"]) == 2
     assert "--contract applies to the local runtime only" in capsys.readouterr().err
+
+
+def test_reprocess_of_a_prefix_runs_at_most_max_concurrent_at_once(tmp_path, capsys):
+    from ticketflow.generate import generate_csv
+
+    home = tmp_path / "home"
+    files = []
+    for i, name in enumerate(("q1_a.csv", "q1_b.csv", "q1_c.csv")):
+        generate_csv(tmp_path / name, rows=40, seed=60 + i, dirty=0)
+        files.append(str(tmp_path / name))
+    code, first = run_json(capsys, "run", *files, "--home", str(home), "--json")
+    assert code == 0 and len(first["executions"]) == 3
+    code, again = run_json(capsys, "reprocess", "--prefix", "q1_", "--max-concurrent", "1", "--home", str(home),
+                           "--json")
+    assert code == 0 and [e["status"] for e in again["executions"]] == ["SUCCEEDED"] * 3, again
+    spans = []
+    for e in again["executions"]:
+        execution = json.loads((home / "executions" / f"{e['name']}.json").read_text())["execution"]
+        spans.append((execution["startDate"], execution["stopDate"]))
+    spans.sort()
+    # One at a time: each started after the one before it had stopped.
+    assert all(later[0] >= earlier[1] for earlier, later in itertools.pairwise(spans)), spans

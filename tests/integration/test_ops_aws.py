@@ -361,3 +361,41 @@ def test_reprocess_on_aws_starts_a_derived_name_once_per_deployment(aws: None,
     assert main(["reprocess", FAILED, *common]) == 0
     assert "started 1;" in capsys.readouterr().out
     assert len(sfn.list_executions(stateMachineArn=machine)["executions"]) == 3
+
+
+def test_reprocess_on_aws_keeps_at_most_max_concurrent_running() -> None:
+    """The pacing alone, against a recording fake: a start waits until one of its predecessors has ended."""
+    import argparse
+
+    from ticketflow.commands.reprocess import _on_aws
+    from ticketflow.ops.reprocess import Reprocess, ReprocessPlan
+
+    calls: list[str] = []
+
+    class FakeSfn:
+        def __init__(self) -> None:
+            self.polls: dict[str, int] = {}
+
+        def start_execution(self, stateMachineArn: str, name: str, input: str) -> dict[str, str]:
+            calls.append(f"start {name}")
+            return {"executionArn": f"arn:x:{name}"}
+
+        def describe_execution(self, executionArn: str) -> dict[str, str]:
+            self.polls[executionArn] = self.polls.get(executionArn, 0) + 1
+            calls.append(f"poll {executionArn.rsplit(':', 1)[-1]}")
+            return {"status": "RUNNING" if self.polls[executionArn] < 3 else "SUCCEEDED"}
+
+    class FakeTarget:
+        resources = StackResources("s", "b", "arn:machine", "arn:topic")
+
+        def client(self, service: str) -> FakeSfn:
+            return sfn
+
+    sfn = FakeSfn()
+    runs = [Reprocess(f"support_ticket/raw/{n}.csv", n, f"{n}-re", {"key": n}) for n in ("a", "b", "c")]
+    args = argparse.Namespace(max_concurrent=2)
+    assert _on_aws(FakeTarget(), ReprocessPlan(runs, []), args, poll=0) == 0
+    # Two start at once; the third only after a poll saw one of them ended (a's third look).
+    assert calls[:2] == ["start a-re", "start b-re"]
+    third = calls.index("start c-re")
+    assert calls[third - 2:third] == ["poll a-re", "poll b-re"] and sfn.polls["arn:x:a-re"] == 3

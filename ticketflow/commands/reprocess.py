@@ -22,8 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "reprocess", epilog=EXIT_CODES,
-        help="run uploads again from the start (after a contract change): one "
-                                         "execution's, or every source key's under a prefix")
+        help="run uploads again from the start (after a contract change): one execution's, or every source "
+             "key's under a prefix")
     p.add_argument("execution", nargs="?", metavar="EXECUTION",
                    help="execution name, ARN or unique name prefix whose upload runs again")
     p.add_argument("--prefix", metavar="P",
@@ -33,8 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with --prefix: only keys with an execution started at or after TIME (ISO 8601, or 30m, "
                         "6h, 2d ago)")
     p.add_argument("--dry-run", action="store_true", help="list what would run, start nothing")
-    p.add_argument("--max-concurrent", type=int, default=2, metavar="N",
-                   help="at most N executions at once (default 2: the local Glue job's concurrency)")
+    p.add_argument("--max-concurrent", type=int, metavar="N",
+                   help="at most N of these executions running at once (default: the Glue job's MaxConcurrentRuns: "
+                        "2 locally, the deployed job's on AWS)")
     p.add_argument("--contract", type=Path,
                    help="local: contract YAML (default: contracts/support_tickets.yaml); on AWS the deployed one")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of progress")
@@ -81,7 +82,7 @@ def main(args: argparse.Namespace) -> int:
         return fail("give one EXECUTION or --prefix P (not both)")
     if args.since is not None and args.prefix is None:
         return fail("--since narrows --prefix; with one EXECUTION it has no use")
-    if args.max_concurrent < 1:
+    if args.max_concurrent is not None and args.max_concurrent < 1:
         return fail("--max-concurrent must be at least 1")
     if args.target == "aws" and args.contract:
         return fail("--contract applies to the local runtime only: on AWS, change contracts/support_tickets.yaml "
@@ -90,11 +91,15 @@ def main(args: argparse.Namespace) -> int:
         if args.target == "aws":
             target = aws_target(args)
             store: Any = target.store()
-            plan = _plan(args, store, aws_revision(deployed_glue_job(target)))
+            glue_job = deployed_glue_job(target)
+            plan = _plan(args, store, aws_revision(glue_job))
+            if args.max_concurrent is None:
+                args.max_concurrent = int((glue_job.get("ExecutionProperty") or {}).get("MaxConcurrentRuns") or 1)
         else:
             from ticketcore.contract import DEFAULT_CONTRACT_PATH
 
             store = LocalExecutionStore(home_of(args).resolve())
+            args.max_concurrent = args.max_concurrent or 2  # the local Glue job's MaxConcurrentRuns
             plan = _plan(args, store, local_revision(args.contract or DEFAULT_CONTRACT_PATH))
     except refused as err:
         return fail(f"cannot reprocess: {err}")
@@ -110,19 +115,36 @@ def main(args: argparse.Namespace) -> int:
     return _locally(plan, args)
 
 
-def _on_aws(target: Any, plan: Any, args: argparse.Namespace) -> int:
+POLL_SECONDS = 5.0  # between looks at how many reprocess executions still run on AWS
+
+
+def _on_aws(target: Any, plan: Any, args: argparse.Namespace, poll: float = POLL_SECONDS) -> int:
+    """StartExecution for each, at most `--max-concurrent` of them RUNNING at a time (more would queue on the
+    Glue job's MaxConcurrentRuns and use up the definition's retries); returns once the last has started."""
+    import time
+
     from botocore.exceptions import ClientError
 
     sfn, machine = target.client("stepfunctions"), target.resources.state_machine_arn
-    started, existing = [], []
-    for run in plan.runs:  # the state machine runs them; Glue's MaxConcurrentRuns and the retries pace them
+    started: list[str] = []
+    existing: list[str] = []
+    running: list[str] = []  # execution ARNs started here and last seen RUNNING
+    for run in plan.runs:
+        while len(running) >= args.max_concurrent:
+            running = [arn for arn in running if sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"]
+            if len(running) >= args.max_concurrent:
+                time.sleep(poll)
         try:
-            sfn.start_execution(stateMachineArn=machine, name=run.name, input=json.dumps(run.input, sort_keys=True))
-            started.append(run.name)
+            response = sfn.start_execution(stateMachineArn=machine, name=run.name,
+                                           input=json.dumps(run.input, sort_keys=True))
         except ClientError as err:
             if err.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
                 return fail(f"cannot reprocess {run.source_key}: {err}")
             existing.append(run.name)
+            continue
+        started.append(run.name)
+        running.append(response["executionArn"])
+        print(f"started {run.name}", flush=True)
     print(f"started {len(started)}; already reprocessed under this deployment (not started again): "
           f"{len(existing)}" + (f" ({', '.join(existing)})" if existing else ""))
     print("follow them with: ticketflow executions --target aws")
