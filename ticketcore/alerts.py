@@ -71,13 +71,14 @@ def remedy(error: str | None, cause: str | None = None) -> Remedy:
     if named == "SourceErased":
         return Remedy("none", "the file was deleted after this upload and its data erased: nothing to run")
     if named == "ContractError":
-        return Remedy("reprocess", "fix the contract, then reprocess this upload (`ticketflow reprocess NAME`)")
+        return Remedy("reprocess", "fix the contract, then reprocess this upload with it")
     if named in _FILE_ERRORS:
         if any(hint in text for hint in _CONTRACT_HINTS):
             return Remedy("reprocess", "if the file's columns are right but named differently, add the names to "
-                                       "the contract as aliases (`ticketflow inspect FILE --write-contract`) and "
-                                       "reprocess; otherwise fix the file and upload it again (a redrive reads "
-                                       "the same file and fails the same way)")
+                                       "the contract as aliases (`ticketflow inspect FILE --write-contract "
+                                       "OVERLAY.yaml`, fill it in) and reprocess with it; otherwise fix the file "
+                                       "and upload it again (a redrive reads the same file and fails the same "
+                                       "way)")
         return Remedy("upload", "fix the file as the cause says and upload it again (a redrive reads the same "
                                 "file and fails the same way)")
     if named == "DataQualityError":
@@ -125,7 +126,8 @@ def _commands(action: str, name: str, arn: str) -> list[str]:
         return [f"  aws stepfunctions redrive-execution --execution-arn {arn}",
                 f"  ticketflow redrive {name}          (local runtime; add --target aws for a deployed stack)"]
     if action == "reprocess":
-        return [f"  ticketflow reprocess {name}        (local runtime; add --target aws for a deployed stack)"]
+        return [f"  ticketflow reprocess {name} --contract OVERLAY.yaml   (local runtime)",
+                f"  ticketflow reprocess {name} --target aws   (a deployed stack, after `cdk deploy` of the contract)"]
     if action == "upload":
         return ["  upload the fixed file to the same key: a new version, which runs on its own"]
     return []

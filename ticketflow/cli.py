@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         return 141
     except OSError as err:  # a --home or file the user named that cannot be used: said in one line
         where = f": {err.filename}" if err.filename else ""
-        print(f"ticketflow {args.command}: {err.strerror or err}{where}", file=sys.stderr)
+        home = f" (--home {args.home})" if getattr(args, "home", None) else ""
+        print(f"ticketflow {args.command}: {err.strerror or err}{where}{home}", file=sys.stderr)
         return 2
 
 

@@ -142,6 +142,10 @@ def test_a_killed_runtime_s_execution_is_recorded_aborted_on_the_next_start(tmp_
     listing = subprocess.run([sys.executable, "-m", "ticketflow.cli", "executions", "--home", str(home)],
                              cwd=REPO, capture_output=True, text=True, check=True).stdout
     assert "ABORTED" in listing and "RUNNING" not in listing, listing
+    shown = subprocess.run([sys.executable, "-m", "ticketflow.cli", "show", name, "--home", str(home)],
+                           cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert "Error      ticketflow.RuntimeLost" in shown and "[XX] TransformTickets (Task)" in shown, shown
+    assert "RUNNING" not in shown, shown
 
     redrive = start("redrive", name, home=home)  # the next runtime: records it ABORTED, alerts, redrives
     out = finish(redrive)

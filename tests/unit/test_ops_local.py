@@ -484,8 +484,9 @@ def test_alerts_show_the_outbox_and_dead_letters(home: Path, capsys: pytest.Capt
     assert "    Source file:   support_ticket/raw/eu_tickets.csv" in lines
     # Each alert says which fix fits its error: a missing column is the contract's (reprocess), a
     # validation failure the file's (upload again); neither is a redrive.
-    hint = f"      ticketflow reprocess {GLUE_FAILED}        (local runtime; add --target aws for a deployed"
-    assert hint + " stack)" in lines
+    assert f"      ticketflow reprocess {GLUE_FAILED} --contract OVERLAY.yaml   (local runtime)" in lines
+    assert (f"      ticketflow reprocess {GLUE_FAILED} --target aws   (a deployed stack, after `cdk deploy` of the "
+            "contract)") in lines
     assert any(line.startswith("    What fits: the output failed validation: fix the file and upload it again")
                for line in lines), lines
     assert not any("ticketflow redrive" in line for line in lines)

@@ -68,6 +68,9 @@ def deployed_glue_job(target: Any) -> dict[str, Any]:
 def _print_plan(plan: Any, dry_run: bool) -> None:
     verb = "would run" if dry_run else "runs"
     for run in plan.runs:
+        if run.of == run.name:  # its newest execution is this very reprocess
+            print(f"{run.source_key}: already reprocessed as {run.name} with this contract and code")
+            continue
         print(f"{run.source_key}: {verb} again as {run.name} (the upload of {run.of})")
     for passed in plan.passed_over:
         print(f"{passed['source_key']}: passed over: {passed['reason']}")
@@ -79,7 +82,8 @@ def main(args: argparse.Namespace) -> int:
 
     refused: tuple[type[BaseException], ...] = (ReprocessRefused, *operational_errors())
     if (args.execution is None) == (args.prefix is None):
-        return fail("give one EXECUTION or --prefix P (not both)")
+        return fail("give one EXECUTION or --prefix P (not both)" if args.execution else
+                    "give one EXECUTION (name, ARN or unique prefix) or --prefix P")
     if args.since is not None and args.prefix is None:
         return fail("--since narrows --prefix; with one EXECUTION it has no use")
     if args.max_concurrent is not None and args.max_concurrent < 1:

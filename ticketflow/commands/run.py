@@ -49,7 +49,7 @@ class Progress:
         elif kind == "TaskFailed":
             d = event.get("taskFailedEventDetails", {})
             # One attempt: the definition's Retry may try again (the next line says what happened).
-            text = (f"   attempt failed ({d.get('error', '?')}), retried if the definition allows: "
+            text = (f"   attempt failed ({d.get('error', '?')}; the definition's Retry decides what follows): "
                     f"{shorten(readable_cause(str(d.get('cause', ''))), 200)}")
         elif kind in ("ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"):
             text = f"== {kind.removeprefix('Execution').upper()}"

@@ -43,6 +43,6 @@ def main(args: argparse.Namespace) -> int:
                 print("warming up: the Glue job and the validation on a small generated file ...", flush=True)
                 print(f"warm after {warm_up(spark, runtime.contract):.1f} s", flush=True)
         except KeyboardInterrupt:  # PySpark's handler until watching starts: nothing was sent yet
-            print("interrupted while warming up: no file was picked up", flush=True)
+            print("interrupted while starting: no file was picked up", flush=True)
             return 130
         return watch_forever(runtime, runtime.home, say=lambda line: print(line, flush=True))

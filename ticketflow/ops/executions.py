@@ -186,16 +186,26 @@ class LocalExecutionStore:
         return doc
 
     @staticmethod
-    def _describe(doc: dict[str, Any]) -> dict[str, Any]:
-        from ticketflow.local.interrupts import RUNTIME_LOST, lost_cause, process_alive
+    def _lost_pid(doc: dict[str, Any]) -> int | None:
+        """The process id of a RUNNING record's runtime when that process is gone (killed), else None."""
+        from ticketflow.local.interrupts import process_alive
+
+        owner = doc.get("owner") or {}
+        if doc["execution"].get("status") != "RUNNING" or not owner or owner.get("host") != socket.gethostname():
+            return None
+        pid = int(owner.get("pid") or 0)
+        return None if process_alive(pid) else pid
+
+    @classmethod
+    def _describe(cls, doc: dict[str, Any]) -> dict[str, Any]:
+        from ticketflow.local.interrupts import RUNTIME_LOST, lost_cause
 
         desc = revive_dates(doc["execution"])
         desc.setdefault("redriveCount", doc.get("redrive_count", 0))
-        owner = doc.get("owner") or {}
-        if desc.get("status") == "RUNNING" and owner and owner.get("host") == socket.gethostname() \
-                and not process_alive(int(owner.get("pid") or 0)):
+        pid = cls._lost_pid(doc)
+        if pid is not None:
             # Its runtime was killed: what the next runtime to start on this home records (and alerts).
-            desc.update(status="ABORTED", error=RUNTIME_LOST, cause=lost_cause(int(owner.get("pid") or 0)))
+            desc.update(status="ABORTED", error=RUNTIME_LOST, cause=lost_cause(pid))
         return desc
 
     def list(self, status: str | None = None, limit: int = 20, where: ExecutionFilter | None = None
@@ -219,8 +229,17 @@ class LocalExecutionStore:
         return self._describe(self._record(name_or_arn))
 
     def history(self, name_or_arn: str) -> Events:
-        events = revive_dates(self._record(name_or_arn).get("history") or [])
-        return sorted(events, key=lambda e: e.get("id", 0))
+        from ticketflow.local.interrupts import RUNTIME_LOST, lost_cause
+
+        doc = self._record(name_or_arn)
+        events = sorted(revive_dates(doc.get("history") or []), key=lambda e: e.get("id", 0))
+        pid = self._lost_pid(doc)
+        if pid is not None and events:  # ends as the next runtime will record it (`LocalRuntime.recover_lost`)
+            last = events[-1]
+            events.append({"id": last.get("id", 0) + 1, "previousEventId": last.get("id", 0),
+                           "type": "ExecutionAborted", "timestamp": last.get("timestamp"),
+                           "executionAbortedEventDetails": {"error": RUNTIME_LOST, "cause": lost_cause(pid)}})
+        return events
 
 
 class AwsExecutionStore:

@@ -180,7 +180,8 @@ def contract_overlay(doc: dict[str, Any], base_contract: str, contract: Contract
         "# one, add it to the `aliases` of the field it fills (aliases here come before the base contract's).",
         *([f"# Required and not found yet: {', '.join(missing)}."] if missing else []),
         "# An enum's values take more synonyms the same way, e.g. priority: {values: {urgent: [sev1], low: [sev4]}}.",
-        f"# Then: ticketflow inspect FILE --contract {'<this file>'}, and ticketflow run FILE --contract <this file>",
+        f"# Then: ticketflow inspect FILE --contract {'<this file>'}, and ticketflow run FILE --contract <this file>"
+        " (an upload already run: ticketflow reprocess NAME --contract <this file>)",
         yaml.safe_dump({"extends": base_contract}, allow_unicode=True).strip(),
         "columns:",
     ]

@@ -26,9 +26,16 @@ def add_target_options(p: argparse.ArgumentParser) -> None:
 
 
 def home_of(args: argparse.Namespace) -> Path:
+    """The local home (`--home`, else $TICKETFLOW_HOME, else .ticketflow). Raises NotADirectoryError when it is
+    a file: a mistyped home must not read as an empty one."""
+    import errno
+
     from ticketflow.local.runtime import default_home
 
-    return Path(args.home) if args.home else default_home()
+    home = Path(args.home) if args.home else default_home()
+    if home.exists() and not home.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(home))
+    return home
 
 
 def aws_target(args: argparse.Namespace) -> Any:
