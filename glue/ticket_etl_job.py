@@ -28,7 +28,7 @@ from pyspark.sql import functions as F
 from ticketcore import spark_transform as tx
 from ticketcore.contract import Contract, HeaderMapping, SchemaError, load_contract, map_headers
 from ticketcore.dialect import HEAD_BYTES, Dialect, detect_dialect, scan_stream
-from ticketcore.layout import source_name
+from ticketcore.layout import QUARANTINE_FILE, source_name
 from ticketcore.source import GZIP, EncodingCheck, compression_of, gunzip, text_head, text_name, transcode, unzip_member
 from ticketcore.timeformats import choose_format
 
@@ -551,7 +551,7 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
     reasons = {r: n for r, n in reasons.items() if n}
     rows_valid = int(counts.get("rows_valid") or 0)
     rows_quarantined = sum(reasons.values())
-    quarantine_file = join(args.quarantine, "rows.csv") if rows_quarantined else None
+    quarantine_file = join(args.quarantine, QUARANTINE_FILE) if rows_quarantined else None
     if quarantine_file:
         tmp = join(args.quarantine, "_tmp_rows")
         bad = outcomes.where(F.col(tx.REASON).isNotNull())

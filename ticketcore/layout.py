@@ -27,6 +27,7 @@ UPLOAD_SUFFIXES = (".csv", ".csv.gz", ".zip")
 RUN_REPORT = "run_report.json"
 VALIDATION_REPORT = "validation_report.json"
 PUBLISH_REPORT = "publish_report.json"
+QUARANTINE_FILE = "rows.csv"  # the quarantined rows of one run, under `quarantine_prefix`
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 

@@ -456,14 +456,19 @@ def shape_column(df: DataFrame, name: str) -> TimestampShape | None:
     return TimestampShape(F.col(TS_TAG + name), F.col(TS_SHAPE + name))
 
 
+def register_timestamp_flags(name: str, info: TypedColumns) -> None:
+    """Name a timestamp column's two flags in `info`: `_coerced_<name>` and `_out_of_range_<name>`."""
+    info.coerced_flags[name] = f"_coerced_{name}"
+    info.out_of_range_flags[name] = f"_out_of_range_{name}"
+
+
 def timestamp_flag_columns(name: str, choice: FormatChoice, info: TypedColumns) -> list[SparkColumn]:
     """From the read value (`_tread_<name>`): the typed column, null outside the plausible range, and the
     flags `_coerced_<name>` (present but unreadable) and `_out_of_range_<name>` (read, but out of range).
     Registers both flags in `info`."""
     read = F.col(TS_READ + name)
     ok = in_plausible_range(read, choice)
-    info.coerced_flags[name] = f"_coerced_{name}"
-    info.out_of_range_flags[name] = f"_out_of_range_{name}"
+    register_timestamp_flags(name, info)
     return [
         F.when(ok, read).alias(name),
         (read.isNull() & F.col(value(name)).isNotNull()).alias(info.coerced_flags[name]),
@@ -610,9 +615,8 @@ def type_columns(
             typed_cols.append(F.lit(None).cast(SPARK_TYPES[col.type]).alias(col.name))
             continue
         v = F.col(value(col.name))
-        if col.name in carried:
-            info.coerced_flags[col.name] = f"_coerced_{col.name}"
-            info.out_of_range_flags[col.name] = f"_out_of_range_{col.name}"
+        if col.name in carried:  # typed, with its flags, by the earlier typing
+            register_timestamp_flags(col.name, info)
             continue
         if col.type == "timestamp":
             # Read here, bounded by the plausible range in the second projection (flags need both).

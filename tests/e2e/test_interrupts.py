@@ -59,6 +59,22 @@ def finish(proc: subprocess.Popen[str], timeout: float = 300) -> str:
     return out
 
 
+def interrupt_twice(proc: subprocess.Popen[str]) -> str:
+    """Ctrl-C, and again half a second later; what the process printed, once it ended without a traceback."""
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out = finish(proc)
+    assert "Traceback" not in out, out
+    return out
+
+
+def cli(*args: str, home: Path) -> str:
+    """A `ticketflow` command in a process of its own (another terminal on the same home); its stdout."""
+    return subprocess.run([sys.executable, "-m", "ticketflow.cli", *args, "--home", str(home)], cwd=REPO,
+                          capture_output=True, text=True, check=True).stdout
+
+
 def history_types(doc: dict) -> list[str]:
     return [e["type"] for e in doc["history"]]
 
@@ -80,12 +96,10 @@ def test_ctrl_c_once_in_run_lets_the_running_execution_finish(tmp_path, tickets)
     proc = start("run", str(tickets), home=home)
     name = wait_until_in_glue_job(home)
     # Another process sees it RUNNING, in the state it is in.
-    listing = subprocess.run([sys.executable, "-m", "ticketflow.cli", "executions", "--status", "RUNNING",
-                              "--wide", "--home", str(home)], cwd=REPO, capture_output=True, text=True).stdout
+    listing = cli("executions", "--status", "RUNNING", "--wide", home=home)
     [row] = [line.split() for line in listing.splitlines() if line.startswith(name)]
     assert row[1] == "RUNNING", listing
-    shown = subprocess.run([sys.executable, "-m", "ticketflow.cli", "show", name, "--home", str(home)],
-                           cwd=REPO, capture_output=True, text=True).stdout
+    shown = cli("show", name, home=home)
     assert "Status     RUNNING (in TransformTickets)" in shown and "[>>] TransformTickets (Task)" in shown, shown
     proc.send_signal(signal.SIGINT)
     out = finish(proc)
@@ -104,12 +118,8 @@ def test_ctrl_c_twice_in_run_aborts_records_alerts_and_redrive_finishes(tmp_path
     home = tmp_path / "home"
     proc = start("run", str(tickets), home=home)
     name = wait_until_in_glue_job(home)
-    proc.send_signal(signal.SIGINT)
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
-    out = finish(proc)
+    out = interrupt_twice(proc)
     assert proc.returncode == 130, out
-    assert "Traceback" not in out, out
     assert f"stopped by the interrupt: {name}" in out, out
     doc = records(home)[name]
     assert doc["execution"]["status"] == "ABORTED"
@@ -139,11 +149,9 @@ def test_a_killed_runtime_s_execution_is_recorded_aborted_on_the_next_start(tmp_
     proc.wait(30)
     # On disk it still says RUNNING; every reader sees its runtime is gone.
     assert records(home, ".running.json")[name]["execution"]["status"] == "RUNNING"
-    listing = subprocess.run([sys.executable, "-m", "ticketflow.cli", "executions", "--home", str(home)],
-                             cwd=REPO, capture_output=True, text=True, check=True).stdout
+    listing = cli("executions", home=home)
     assert "ABORTED" in listing and "RUNNING" not in listing, listing
-    shown = subprocess.run([sys.executable, "-m", "ticketflow.cli", "show", name, "--home", str(home)],
-                           cwd=REPO, capture_output=True, text=True, check=True).stdout
+    shown = cli("show", name, home=home)
     assert "Error      ticketflow.RuntimeLost" in shown and "[XX] TransformTickets (Task)" in shown, shown
     assert "RUNNING" not in shown, shown
 
@@ -167,12 +175,8 @@ def test_ctrl_c_twice_in_watch_aborts_and_the_next_watch_resumes(tmp_path, ticke
     proc = start("watch", "--no-warm-up", home=home)
     (raw / tickets.name).write_bytes(tickets.read_bytes())
     name = wait_until_in_glue_job(home)
-    proc.send_signal(signal.SIGINT)
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
-    out = finish(proc)
+    out = interrupt_twice(proc)
     assert proc.returncode == 0, out
-    assert "Traceback" not in out, out
     assert f"aborted 1: {name}" in out, out
     assert records(home)[name]["execution"]["status"] == "ABORTED"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import textwrap
 import threading
 from pathlib import Path
 from typing import Any
@@ -14,8 +13,10 @@ from ticketcore.alerts import readable_cause, remedy
 
 
 def shorten(text: str, width: int) -> str:
-    """At most `width` characters, cut at a word boundary (never mid-word), " ..." marking a cut."""
-    return textwrap.shorten(text, width, placeholder=" ...") if len(text) > width else text
+    """`text` on one line, in at most `width` characters, cut after a whole word (`render.cut_words`)."""
+    from ticketflow.ops.render import cut_words, one_line
+
+    return cut_words(one_line(text), width)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -43,6 +43,19 @@ def lost_cause(pid: int) -> str:
             f"its machine stopped); redrive it to resume")
 
 
+def record_as_lost(doc: dict[str, Any], pid: int, at: str) -> dict[str, Any]:
+    """A `.running.json` record whose runtime (process `pid`) is gone, as the execution's record: ABORTED at `at`
+    (ISO 8601) with `RUNTIME_LOST`, its history ended by ExecutionAborted. What the next runtime on the home
+    records (`LocalRuntime.recover_lost`), and what readers show until then."""
+    cause = lost_cause(pid)
+    history = list(doc.get("history") or [])
+    last = history[-1]["id"] if history else 0
+    history.append({"id": last + 1, "previousEventId": last, "type": "ExecutionAborted", "timestamp": at,
+                    "executionAbortedEventDetails": {"error": RUNTIME_LOST, "cause": cause}})
+    execution = {**doc["execution"], "status": "ABORTED", "stopDate": at, "error": RUNTIME_LOST, "cause": cause}
+    return {**doc, "execution": execution, "history": history, "recorded_at": at}
+
+
 def _write_line(line: str) -> None:
     """One unbuffered write: a print from a signal handler can land inside another print (a RuntimeError)."""
     with contextlib.suppress(OSError, ValueError):  # no usable stdout: nothing to say it on

@@ -38,7 +38,7 @@ from ticketflow.local.backend import (
     substitutions,
 )
 from ticketflow.local.engine import LocalStepFunctions
-from ticketflow.local.interrupts import INTERRUPT_ERRORS, INTERRUPTED, RUNTIME_LOST, lost_cause, process_alive
+from ticketflow.local.interrupts import INTERRUPT_ERRORS, INTERRUPTED, process_alive, record_as_lost
 
 LOCAL_BUCKET = "ticketflow-local"
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
@@ -70,7 +70,7 @@ class RedriveRefused(Exception):
     """The execution cannot be redriven (unknown, or it did not fail)."""
 
 
-def _write_json(path: Path, doc: dict[str, Any]) -> None:
+def write_json(path: Path, doc: dict[str, Any]) -> None:
     """Whole or not at all: readers in other processes never see half a record."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
@@ -266,7 +266,7 @@ class LocalRuntime:
         path = self._sent_path(key, version_id)
         claim = json.loads(path.read_text(encoding="utf-8"))
         claim["executions"] = executions
-        _write_json(path, claim)
+        write_json(path, claim)
 
     def send_upload(self, key: str, version_id: str, by: str) -> Upload:
         """Send the ObjectCreated event of one object version, unless some process on this home sent it
@@ -475,7 +475,7 @@ class LocalRuntime:
             count = self._redriven[name]["redrive_count"] + 1 if name in self._redriven else 0
             doc = {"execution": {**_jsonable(desc), "redriveCount": count}, "history": _jsonable(history),
                    "redrive_count": count, "recorded_at": datetime.now(UTC).isoformat(), "owner": self.owner}
-            _write_json(self._running_path(name), doc)
+            write_json(self._running_path(name), doc)
 
     def _track(self) -> None:
         while not self._tracker_stop.wait(TRACK_INTERVAL):
@@ -515,35 +515,18 @@ class LocalRuntime:
     def _record_lost(self, name: str, doc: dict[str, Any], pid: int) -> None:
         from ticketflow.ops.executions import revive_dates
 
-        now = datetime.now(UTC)
-        cause = lost_cause(pid)
-        history = list(doc.get("history") or [])
-        last = history[-1]["id"] if history else 0
-        history.append({"id": last + 1, "previousEventId": last, "type": "ExecutionAborted",
-                        "timestamp": now.isoformat(),
-                        "executionAbortedEventDetails": {"error": RUNTIME_LOST, "cause": cause}})
-        execution = {**doc["execution"], "status": "ABORTED", "stopDate": now.isoformat(), "error": RUNTIME_LOST,
-                     "cause": cause}
-        _write_json(self._record_path(name), {**doc, "execution": execution, "history": history,
-                                              "recorded_at": now.isoformat()})
-        self._offline[name] = revive_dates(history)
-        self.alert(revive_dates(execution))
+        lost = record_as_lost(doc, pid, datetime.now(UTC).isoformat())
+        write_json(self._record_path(name), lost)
+        self._offline[name] = revive_dates(lost["history"])
+        self.alert(revive_dates(lost["execution"]))
 
     def interrupted(self) -> list[str]:
         """Executions recorded ABORTED by an interrupt or a killed runtime (`INTERRUPT_ERRORS`), oldest first:
         what `ticketflow watch` resumes when it starts."""
-        directory = self.home / "executions"
-        found = []
-        for path in directory.glob("*.json") if directory.is_dir() else []:
-            if path.name.endswith(".running.json"):
-                continue
-            try:
-                execution = json.loads(path.read_text(encoding="utf-8"))["execution"]
-            except (OSError, ValueError, KeyError):
-                continue
-            if execution.get("status") == "ABORTED" and execution.get("error") in INTERRUPT_ERRORS:
-                found.append((execution.get("startDate") or "", execution.get("name") or path.stem))
-        return [name for _, name in sorted(found)]
+        from ticketflow.ops.executions import LocalExecutionStore
+
+        aborted = LocalExecutionStore(self.home).list("ABORTED", limit=1_000_000)  # newest first
+        return [str(d["name"]) for d in reversed(aborted) if d.get("error") in INTERRUPT_ERRORS]
 
     def _load_record(self, name: str) -> dict[str, Any]:
         return dict(json.loads(self._record_path(name).read_text()))
@@ -563,7 +546,7 @@ class LocalRuntime:
             "redrive_count": count,
             "recorded_at": datetime.now(UTC).isoformat(),
         }
-        _write_json(path, doc)
+        write_json(path, doc)
         with self._lock:
             self._live.pop(name, None)
         self._running_path(name).unlink(missing_ok=True)

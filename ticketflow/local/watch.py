@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ticketcore import layout
-from ticketflow.local.runtime import LocalRuntime
+from ticketflow.local.runtime import LocalRuntime, write_json
 
 
 @dataclass
@@ -120,9 +120,7 @@ class Watcher:
     def _record(self, key: str, entry: dict[str, Any]) -> None:
         with self._lock:
             self.ledger[key] = entry
-            tmp = self.ledger_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self.ledger, indent=1))
-            os.replace(tmp, self.ledger_path)
+            write_json(self.ledger_path, self.ledger)
 
     def _follow_all(self, names: list[str], redrive: bool = False) -> None:
         for name in names:

@@ -55,12 +55,11 @@ class ExecutionFilter:
         return (self.since is None or start >= self.since) and (self.until is None or start < self.until)
 
     def from_source(self, desc: dict[str, Any]) -> bool:
+        from ticketflow.ops.render import source_key
+
         if not self.source:
             return True
-        try:
-            key = str(json.loads(desc.get("input") or "{}").get("key") or "")
-        except ValueError:
-            return False
+        key = source_key(desc) or ""
         wanted = self.source
         return key.startswith(wanted) or key.startswith(RAW_PREFIX + wanted.removeprefix("/"))
 
@@ -177,10 +176,18 @@ class LocalExecutionStore:
             return None
         return doc if isinstance(doc, dict) and isinstance(doc.get("execution"), dict) else None
 
+    def _load_current(self, path: Path) -> dict[str, Any] | None:
+        """The record at `path`; a RUNNING one whose runtime was killed as the next runtime will record it."""
+        from ticketflow.local.interrupts import record_as_lost
+
+        doc = self._load(path)
+        pid = self._lost_pid(doc) if doc else None
+        return record_as_lost(doc, pid, str(doc.get("recorded_at") or "")) if doc and pid is not None else doc
+
     def _record(self, name_or_arn: str) -> dict[str, Any]:
         name = name_of(name_or_arn)
         found = self._records().get(name)
-        doc = self._load(found[1]) if found else None
+        doc = self._load_current(found[1]) if found else None
         if doc is None:
             raise ExecutionNotFound(f"no execution named {name!r} in {self.where}")
         return doc
@@ -196,16 +203,10 @@ class LocalExecutionStore:
         pid = int(owner.get("pid") or 0)
         return None if process_alive(pid) else pid
 
-    @classmethod
-    def _describe(cls, doc: dict[str, Any]) -> dict[str, Any]:
-        from ticketflow.local.interrupts import RUNTIME_LOST, lost_cause
-
+    @staticmethod
+    def _describe(doc: dict[str, Any]) -> dict[str, Any]:
         desc = revive_dates(doc["execution"])
         desc.setdefault("redriveCount", doc.get("redrive_count", 0))
-        pid = cls._lost_pid(doc)
-        if pid is not None:
-            # Its runtime was killed: what the next runtime to start on this home records (and alerts).
-            desc.update(status="ABORTED", error=RUNTIME_LOST, cause=lost_cause(pid))
         return desc
 
     def list(self, status: str | None = None, limit: int = 20, where: ExecutionFilter | None = None
@@ -213,7 +214,7 @@ class LocalExecutionStore:
         where = where or ExecutionFilter(status=status)
         found = []
         for _, path in self._records().values():
-            doc = self._load(path)
+            doc = self._load_current(path)
             if doc is None:
                 continue
             desc = self._describe(doc)
@@ -229,17 +230,8 @@ class LocalExecutionStore:
         return self._describe(self._record(name_or_arn))
 
     def history(self, name_or_arn: str) -> Events:
-        from ticketflow.local.interrupts import RUNTIME_LOST, lost_cause
-
-        doc = self._record(name_or_arn)
-        events = sorted(revive_dates(doc.get("history") or []), key=lambda e: e.get("id", 0))
-        pid = self._lost_pid(doc)
-        if pid is not None and events:  # ends as the next runtime will record it (`LocalRuntime.recover_lost`)
-            last = events[-1]
-            events.append({"id": last.get("id", 0) + 1, "previousEventId": last.get("id", 0),
-                           "type": "ExecutionAborted", "timestamp": last.get("timestamp"),
-                           "executionAbortedEventDetails": {"error": RUNTIME_LOST, "cause": lost_cause(pid)}})
-        return events
+        events = revive_dates(self._record(name_or_arn).get("history") or [])
+        return sorted(events, key=lambda e: e.get("id", 0))
 
 
 class AwsExecutionStore:
@@ -335,16 +327,14 @@ def run_file_keys(desc: dict[str, Any]) -> list[tuple[str, str]]:
     """(label, bucket key) of the files one execution's run writes: its run report, validation report,
     quarantined rows and publish report (`ticketcore.layout`; the run id is the execution name)."""
     from ticketcore import layout
+    from ticketflow.ops.render import source_key
 
     name = str(desc.get("name") or name_of(str(desc.get("executionArn", ""))))
-    try:
-        source = str(json.loads(desc.get("input") or "{}").get("key") or "")
-    except ValueError:
-        source = ""
+    source = source_key(desc)
     keys = [("Report", layout.reports_prefix(name) + layout.RUN_REPORT),
             ("Validation", layout.validation_report_key(name))]
     if source:
-        keys.append(("Quarantine", layout.quarantine_prefix(source, name) + "rows.csv"))
+        keys.append(("Quarantine", layout.quarantine_prefix(source, name) + layout.QUARANTINE_FILE))
     keys.append(("Published", layout.reports_prefix(name) + layout.PUBLISH_REPORT))
     return keys
 
