@@ -14,6 +14,7 @@ COMMANDS = [
     "redrive",
     "reprocess",
     "watch",
+    "console",
     "transform",
     "generate",
     "test-definition",

@@ -84,6 +84,45 @@ def run_query(home: Path, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         con.close()
 
 
+def run_read_only(home: Path, sql: str, max_rows: int = 1000, timeout: float = 30.0
+                  ) -> tuple[list[str], list[tuple[Any, ...]], bool]:
+    """(columns, at most `max_rows` rows, whether more were cut) of one SELECT over the published tickets,
+    for the console's query page: anything but a single SELECT (or WITH ... SELECT) statement raises
+    QueryError, and once the views exist DuckDB's file system access is switched off and the setting locked,
+    so no function can read or write a file outside what `tickets` reads. A query still running after
+    `timeout` seconds is interrupted (QueryError)."""
+    import threading
+
+    import duckdb
+
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as err:
+        raise QueryError(str(err)) from err
+    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+        kinds = ", ".join(s.type.name for s in statements) or "nothing"
+        raise QueryError(f"only one SELECT statement is run here (read-only); found: {kinds}")
+    con = connect(home)
+    directory = str(tickets_dir(home).resolve())
+    con.execute(f"SET allowed_directories = [{_literal(directory + '/')}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+    timer = threading.Timer(timeout, con.interrupt)
+    timer.start()
+    try:
+        cursor = con.execute(sql)
+        columns = [d[0] for d in cursor.description or []]
+        rows = cursor.fetchmany(max_rows + 1) if columns else []
+        return columns, rows[:max_rows], len(rows) > max_rows
+    except duckdb.InterruptException as err:
+        raise QueryError(f"the query ran longer than {timeout:.0f} s and was interrupted") from err
+    except duckdb.Error as err:
+        raise QueryError(str(err)) from err
+    finally:
+        timer.cancel()
+        con.close()
+
+
 # ---------------------------------------------------------------- output formats
 def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime | date | time):
@@ -99,7 +138,7 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _text(value: Any) -> str:
+def cell_text(value: Any) -> str:
     """One cell as text: ISO dates, JSON for lists and structs."""
     if value is None:
         return ""
@@ -119,14 +158,14 @@ def format_csv(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
-    writer.writerows([_text(v) for v in row] for row in rows)
+    writer.writerows([cell_text(v) for v in row] for row in rows)
     return buffer.getvalue()
 
 
 def format_table(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
     if not columns:
         return "(no result)"
-    cells = [[cut(" ".join(_text(v).split()), CELL_WIDTH) for v in row] for row in rows]
+    cells = [[cut(" ".join(cell_text(v).split()), CELL_WIDTH) for v in row] for row in rows]
     numeric = [
         i for i in range(len(columns))
         if rows and all(isinstance(r[i], int | float | Decimal) or r[i] is None for r in rows)

@@ -90,6 +90,15 @@ def _reprocess(desc: dict[str, Any], revision: str) -> Reprocess:
     return Reprocess(key, str(desc["name"]), name, payload)
 
 
+def refusal(desc: dict[str, Any]) -> str | None:
+    """Why this execution's upload cannot be reprocessed (ReprocessRefused's message), or None."""
+    try:
+        _reprocess(desc, "")
+    except ReprocessRefused as refused:
+        return str(refused)
+    return None
+
+
 def plan_one(store: ExecutionStore, execution: str, revision: str) -> ReprocessPlan:
     """The reprocess of one execution (name, ARN or unique prefix). Raises ReprocessRefused, or
     ExecutionNotFound / AmbiguousExecution from `resolve`."""
