@@ -56,7 +56,7 @@ def main(args: argparse.Namespace) -> int:
         server = create_server(app, host=args.host, port=args.port, threads=8, ident="ticketflow-console")
     except OSError as err:
         return fail(f"cannot listen on {args.host}:{args.port}: {err.strerror or err} (another --port?)")
-    port = server.effective_port  # type: ignore[union-attr]
+    port = server.effective_port
     # Only the names of the address served are accepted in the Host header (no DNS rebinding).
     if loopback:
         app.config["TRUSTED_HOSTS"] = [f"127.0.0.1:{port}", f"localhost:{port}"]
@@ -82,6 +82,6 @@ def main(args: argparse.Namespace) -> int:
             if interrupts.aborting.is_set():
                 worker.abort()
             worker.join(60)
-        server.close()  # type: ignore[union-attr]
+        server.close()
     print("console stopped", flush=True)
     return 130

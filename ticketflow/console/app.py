@@ -93,7 +93,7 @@ def create_app(home: Path, worker: ConsoleWorker | None, definition: dict[str, A
     @app.context_processor
     def common() -> dict[str, Any]:
         return {"home": home, "worker": worker, "fmt_time": fmt_time, "fmt_duration": fmt_duration,
-                "runtime_note": _runtime_note(worker)}
+                "cause_text": cause_text, "runtime_note": _runtime_note(worker)}
 
     @app.errorhandler(CSRFError)
     def csrf_refused(err: CSRFError) -> tuple[str, int]:
@@ -102,6 +102,10 @@ def create_app(home: Path, worker: ConsoleWorker | None, definition: dict[str, A
     @app.errorhandler(404)
     def not_found(_err: Any) -> tuple[str, int]:
         return render_template("refused.html", reason="no such page or execution in this home"), 404
+
+    @app.get("/runtime-note")
+    def runtime_note() -> str:
+        return render_template("_runtime_note.html")
 
     @app.get("/favicon.ico")
     def favicon() -> tuple[str, int]:

@@ -14,6 +14,7 @@ went from one state to the next.
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -81,7 +82,7 @@ def path_taken(runs: list[StateRun]) -> set[tuple[str, str]]:
     """Consecutive (from, to) pairs of the states visited, with the start and, after a success, the end.
     A redrive's visits continue from the state it resumed, which is the pair already drawn."""
     names = [run.name for run in runs]
-    pairs = {(a, b) for a, b in zip(names, names[1:], strict=False) if a != b}
+    pairs = {(a, b) for a, b in itertools.pairwise(names) if a != b}
     if names:
         pairs.add((START, names[0]))
         if runs[-1].status == "SUCCEEDED":

@@ -64,10 +64,11 @@ def timeline(runs: list[StateRun], start: datetime | None, stop: datetime | None
     for run in runs:
         entered = run.entered or start
         exited = run.exited or end
-        offset = min(max((entered - start).total_seconds() / span * 100, 0.0), 100.0)
+        # At least 0.4% wide, so an instant state still shows; never past the end.
+        offset = min(max((entered - start).total_seconds() / span * 100, 0.0), 99.6)
         width = min(max((exited - entered).total_seconds() / span * 100, 0.4), 100.0 - offset)
         duration = fmt_duration(run.duration) if run.exited else fmt_duration((end - entered).total_seconds()) + "+"
-        bars.append(TimelineBar(run, round(offset, 2), round(max(width, 0.4), 2), duration))
+        bars.append(TimelineBar(run, round(offset, 2), round(width, 2), duration))
     return bars
 
 
