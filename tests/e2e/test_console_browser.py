@@ -209,6 +209,8 @@ def test_reprocess_from_the_page_runs_the_upload_again_once(page, console):
     page.wait_for_url(re.compile(r".*/executions/console_tickets-re-[0-9a-f]+$"))
     new_name = page.url.rsplit("/", 1)[-1]
     assert f"reprocess of {name} started as {new_name}" in page.inner_text(".flash")
+    # While it runs, the page redraws the graph with the running state marked (the Glue job takes seconds).
+    page.wait_for_selector("svg g.state.running", timeout=60_000)
     page.wait_for_selector('#execution[data-status="SUCCEEDED"]', timeout=RUN_TIMEOUT_MS)
     doc = record(console, new_name)
     assert json.loads(doc["execution"]["input"])["version_id"] == json.loads(
@@ -220,3 +222,17 @@ def test_reprocess_from_the_page_runs_the_upload_again_once(page, console):
     page.wait_for_url(re.compile(rf".*/executions/{new_name}$"))
     assert "already reprocessed this upload with this contract and code" in page.inner_text(".flash")
     assert len(list((console["home"] / "executions").glob("console_tickets-re-*.json"))) == 1
+
+
+def test_an_execution_run_beside_the_console_is_listed_and_run_once(page, console):
+    # `ticketflow run` in another process on the same home: the console lists its execution as it runs, and the
+    # console's event source does not send that upload's version again.
+    source = tickets_csv(console["dir"] / "beside_run.csv")
+    page.goto(console["url"] + "/executions")
+    done = subprocess.run([sys.executable, "-m", "ticketflow.cli", "run", str(source), "--home", str(console["home"])],
+                          capture_output=True, text=True, cwd=ROOT, timeout=RUN_TIMEOUT_MS / 1000)
+    assert done.returncode == 0, done.stdout + done.stderr
+    page.wait_for_selector('tr[data-execution^="beside_run-"][data-status="SUCCEEDED"]', timeout=30_000)
+    time.sleep(2)  # a few of the console's scans of raw/
+    assert len(list((console["home"] / "executions").glob("beside_run-*.json"))) == 1
+    assert page.locator('tr[data-execution^="beside_run-"]').count() == 1
