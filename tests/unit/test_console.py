@@ -24,6 +24,7 @@ from ticketflow.console.graph import path_taken, state_machine_dot, transitions
 from ticketflow.local.asl import DEFAULT_DEFINITION
 from ticketflow.local.history import summarize_history
 from ticketflow.ops.executions import LocalExecutionStore, revive_dates
+from ticketflow.ops.render import event_rows
 
 DEFINITION = json.loads(DEFAULT_DEFINITION.read_text(encoding="utf-8"))
 SCRIPT = "<script>window.__xss = 1</script>"
@@ -108,7 +109,7 @@ def test_timeline_places_each_visit_on_the_execution_span():
 
 
 def test_event_rows_name_the_step_and_the_failure():
-    rows = views.event_rows(revive_dates(json.loads(json.dumps(glue_failed().events))))
+    rows = event_rows(revive_dates(json.loads(json.dumps(glue_failed().events))))
     failed = [r for r in rows if r["type"] == "TaskFailed"]
     assert len(failed) == 2 and {r["step"] for r in failed} == {"TransformTickets"}
     assert failed[0]["error"] == "States.TaskFailed" and failed[0]["resource"] == "glue:startJobRun.sync"

@@ -35,7 +35,7 @@ from ticketflow.console.graph import state_machine_dot
 from ticketflow.console.worker import ActionRefused, ConsoleWorker
 from ticketflow.local.history import summarize_history
 from ticketflow.ops.executions import ExecutionFilter, ExecutionNotFound, LocalExecutionStore, run_file_keys
-from ticketflow.ops.render import ENDED_BADLY, cause_text, execution_row, fmt_duration, fmt_time
+from ticketflow.ops.render import ENDED_BADLY, cause_text, event_rows, execution_row, fmt_duration, fmt_time
 
 STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 LIST_LIMIT = 200
@@ -164,7 +164,7 @@ def create_app(home: Path, worker: ConsoleWorker | None, definition: dict[str, A
             "live": row.status == "RUNNING" or busy,
             "dot": state_machine_dot(definition, runs),
             "bars": views.timeline(runs, row.start, row.stop),
-            "events": views.event_rows(events),
+            "events": event_rows(events),
             "cause": cause_text(row.cause) if row.cause else None,
             "advice": advice, "redrive_refusal": refusal, "reprocess_refusal": reprocess_refusal,
             "files": files, "pretty": views.pretty_json,

@@ -15,10 +15,10 @@ went from one state to the next.
 from __future__ import annotations
 
 import itertools
-import json
 from typing import Any
 
 from ticketflow.local.history import StateRun
+from ticketflow.ops.render import choice_label
 
 STATUS_CLASS = {"SUCCEEDED": "succeeded", "RUNNING": "running", "CAUGHT": "caught",
                 "FAILED": "failed", "TIMED_OUT": "failed", "ABORTED": "failed"}
@@ -36,15 +36,6 @@ START, END = "__start__", "__end__"
 def quote(text: str) -> str:
     """A DOT double-quoted string (backslashes and quotes escaped, line breaks as \\n)."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-
-
-def choice_label(rule: dict[str, Any]) -> str:
-    """A Choice rule in a few words: its variable and first comparison (`$.removal IsPresent`)."""
-    variable = rule.get("Variable", "")
-    for key, value in rule.items():
-        if key not in ("Variable", "Next"):
-            return f"{variable} {key} {json.dumps(value)}".strip()
-    return "rule"
 
 
 def state_class(run: StateRun | None) -> str:

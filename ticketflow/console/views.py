@@ -72,28 +72,6 @@ def timeline(runs: list[StateRun], start: datetime | None, stop: datetime | None
     return bars
 
 
-def event_rows(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The console's Events tab: id, type, step (the state it belongs to), resource, milliseconds after the
-    start, time (UTC), and for a failure its error and cause."""
-    start = events[0].get("timestamp") if events else None
-    steps: dict[int, str] = {}
-    rows = []
-    for event in events:
-        kind = str(event.get("type", ""))
-        details = next((v for k, v in event.items() if k.endswith("EventDetails") and isinstance(v, dict)), {})
-        step = "" if kind.startswith("Execution") else str(details.get("name")
-                                                            or steps.get(event.get("previousEventId", -1), ""))
-        steps[event.get("id", 0)] = step
-        when = event.get("timestamp")
-        after = ((when - start).total_seconds() * 1000
-                 if isinstance(start, datetime) and isinstance(when, datetime) else None)
-        resource = f"{details['resourceType']}:{details.get('resource', '')}" if details.get("resourceType") else ""
-        rows.append({"id": event.get("id"), "type": kind, "step": step, "resource": resource,
-                     "after_ms": None if after is None else round(after), "time": fmt_time(when),
-                     "error": details.get("error"), "cause": details.get("cause")})
-    return rows
-
-
 def pretty_json(value: Any) -> str:
     if value is None:
         return "-"

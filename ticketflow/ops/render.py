@@ -359,7 +359,7 @@ def render_history_json(desc: dict[str, Any], events: list[dict[str, Any]]) -> s
 _MARKS = {"SUCCEEDED": "ok", "RUNNING": ">>", "CAUGHT": "~~"}  # anything else that ended a visit: XX
 
 
-def _choice_label(choice: dict[str, Any]) -> str:
+def choice_label(choice: dict[str, Any]) -> str:
     """`$.removal present`, `$.x == "a"`: a Choice rule in words (its first comparison only)."""
     variable = choice.get("Variable", "?")
     for key, value in choice.items():
@@ -411,7 +411,7 @@ def render_graph(definition: dict[str, Any], runs: list[StateRun]) -> str:
             if start:
                 lines.append("   |")
             continue
-        branches = [(_choice_label(c), c.get("Next")) for c in state.get("Choices", [])]
+        branches = [(choice_label(c), c.get("Next")) for c in state.get("Choices", [])]
         branches.append(("otherwise", state.get("Default")))
         taken = next((nxt for _, nxt in branches if nxt in last), state.get("Default"))
         for label, nxt in branches:
@@ -426,11 +426,28 @@ def render_graph(definition: dict[str, Any], runs: list[StateRun]) -> str:
 
 
 # ---------------------------------------------------------------- the console's Events tab
-def _event_step(event: dict[str, Any], steps: dict[int, str]) -> str:
-    if str(event.get("type", "")).startswith("Execution"):  # the execution's own events belong to no step
-        return ""
-    details = event.get("stateEnteredEventDetails") or event.get("stateExitedEventDetails") or {}
-    return str(details.get("name") or steps.get(event.get("previousEventId", -1), ""))
+def event_rows(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The console's Events tab, one dict per event: id, type, step (the state it belongs to), resource,
+    after_ms (milliseconds since the first event, None without timestamps), time (UTC text), and for a
+    failure its error and cause."""
+    start = events[0].get("timestamp") if events else None
+    steps: dict[int, str] = {}
+    rows = []
+    for event in events:
+        kind = str(event.get("type", ""))
+        details = next((v for k, v in event.items() if k.endswith("EventDetails") and isinstance(v, dict)), {})
+        # The execution's own events belong to no step; a task's events to the state that scheduled them.
+        step = "" if kind.startswith("Execution") else str(
+            details.get("name") or steps.get(event.get("previousEventId", -1), ""))
+        steps[event.get("id", 0)] = step
+        when = event.get("timestamp")
+        after = ((when - start).total_seconds() * 1000
+                 if isinstance(start, datetime) and isinstance(when, datetime) else None)
+        resource = f"{details['resourceType']}:{details.get('resource', '')}" if details.get("resourceType") else ""
+        rows.append({"id": event.get("id"), "type": kind, "step": step, "resource": resource,
+                     "after_ms": None if after is None else round(after), "time": fmt_time(when),
+                     "error": details.get("error"), "cause": details.get("cause")})
+    return rows
 
 
 def render_events(events: list[dict[str, Any]], width: int | None = WIDTH) -> str:
@@ -438,20 +455,7 @@ def render_events(events: list[dict[str, Any]], width: int | None = WIDTH) -> st
     row per history event, as the console's Events tab lists them."""
     if not events:
         return "(no events)"
-    start = events[0].get("timestamp")
-    steps: dict[int, str] = {}
-    cells = []
-    for event in events:
-        step = _event_step(event, steps)
-        steps[event.get("id", 0)] = step
-        resource = ""
-        for key, value in event.items():
-            if key.endswith("EventDetails") and isinstance(value, dict) and value.get("resourceType"):
-                resource = f"{value['resourceType']}:{value.get('resource', '')}"
-        when = event.get("timestamp")
-        after = ""
-        if isinstance(start, datetime) and isinstance(when, datetime):
-            after = f"{(when - start).total_seconds() * 1000:,.0f}"
-        cells.append([str(event.get("id", "")), str(event.get("type", "")), step, resource, after, fmt_time(when)])
+    cells = [[str(r["id"] or ""), r["type"], r["step"], r["resource"],
+              "" if r["after_ms"] is None else f"{r['after_ms']:,}", r["time"]] for r in event_rows(events)]
     headers = ["ID", "TYPE", "STEP", "RESOURCE", "AFTER (ms)", "DATE AND TIME (UTC)"]
     return "\n".join(table_lines(headers, cells, right=[0, 4], shrink={2: 16, 3: 18}, width=width))
