@@ -77,10 +77,10 @@ def remedy(error: str | None, cause: str | None = None) -> Remedy:
             return Remedy("reprocess", "if the file's columns are right but named differently, add the names to "
                                        "the contract as aliases (`ticketflow inspect FILE --write-contract "
                                        "OVERLAY.yaml`, fill it in) and reprocess with it; otherwise fix the file "
-                                       "and upload it again (a redrive reads the same file and fails the same "
-                                       "way)")
+                                       "and upload it again (a redrive reads the same file: unless the contract "
+                                       "changed, it fails the same way)")
         return Remedy("upload", "fix the file as the cause says and upload it again (a redrive reads the same "
-                                "file and fails the same way)")
+                                "file: unless the contract changed, it fails the same way)")
     if named == "DataQualityError":
         return Remedy("upload", "the output failed validation: fix the file and upload it again; if the contract's "
                                 "expectations are wrong for this data, change the contract and reprocess")

@@ -76,7 +76,9 @@ def console(tmp_path_factory):
         url = found.group(1) if found else None
         time.sleep(0.2)
     assert url, f"the console did not start:\n{log.read_text()}"
-    yield {"url": url, "home": home, "contract": contract, "dir": base, "log": log}
+    yield {"url": url, "home": home, "contract": contract, "dir": base, "log": log, "process": process}
+    if process.poll() is not None:
+        return
     process.send_signal(signal.SIGTERM)  # stops what still runs (ABORTED, redrivable), as `watch` does
     try:
         process.wait(60)
@@ -236,3 +238,33 @@ def test_an_execution_run_beside_the_console_is_listed_and_run_once(page, consol
     time.sleep(2)  # a few of the console's scans of raw/
     assert len(list((console["home"] / "executions").glob("beside_run-*.json"))) == 1
     assert page.locator('tr[data-execution^="beside_run-"]').count() == 1
+
+
+def test_an_upload_from_the_page_runs_once_beside_a_watch(page, console):
+    # A `ticketflow watch` on the same home scans raw/ too: whichever process sends the version's event first
+    # runs it, and the other sends nothing.
+    with (console["dir"] / "watch.log").open("w") as out:
+        watch = subprocess.Popen([sys.executable, "-m", "ticketflow.cli", "watch", "--no-warm-up", "--home",
+                                  str(console["home"])], stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 120
+        while "watching" not in (console["dir"] / "watch.log").read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        upload(page, console, tickets_csv(console["dir"] / "beside_watch.csv"))
+        page.wait_for_selector('tr[data-execution^="beside_watch-"][data-status="SUCCEEDED"]',
+                               timeout=RUN_TIMEOUT_MS)
+        time.sleep(2)  # a few more scans of raw/ by both
+        assert len(list((console["home"] / "executions").glob("beside_watch-*.json"))) == 1
+        claims = [json.loads(p.read_text()) for p in (console["home"] / "events").glob("*.json")]
+        assert [c["by"] for c in claims if c["key"].endswith("/beside_watch.csv")] in (["console"], ["watch"])
+    finally:
+        watch.send_signal(signal.SIGINT)
+        watch.wait(60)
+
+
+def test_ctrl_c_stops_the_console(console):
+    process = console["process"]
+    process.send_signal(signal.SIGINT)
+    assert process.wait(60) == 130
+    log = console["log"].read_text()
+    assert log.rstrip().endswith("console stopped") and "Traceback" not in log

@@ -134,7 +134,8 @@ def test_quarantine_page_puts_line_and_reason_first_and_pages(tmp_path):
     assert first.rows[0][:4] == ["2", "missing_required:created_at", "T0", SCRIPT]
     last = views.quarantine_page(path, 3)
     assert len(last.rows) == 20 and last.rows[-1][0] == "121"
-    assert views.quarantine_page(path, 99).page == 3
+    past = views.quarantine_page(path, 99)  # a page past the end shows the last one, not an empty table
+    assert past.page == 3 and past.rows == last.rows
     assert views.quarantine_page(tmp_path / "none.csv") is None
 
 
@@ -217,6 +218,25 @@ def test_an_execution_page_shows_its_failure_graph_and_buttons(client):
     assert "attempt 2 failed" in page and "hx-trigger" not in page  # ended: no polling
     ok = get(client, f"/executions/{OK}").get_data(as_text=True)
     assert 'id="redrive"' not in ok
+    # The fix that fits stands out: a job that found a required column missing is a reprocess with a contract
+    # that names it; a redrive stays offered, plain.
+    assert 'class="button primary" id="reprocess"' in page and 'class="button" id="redrive"' in page
+
+
+def test_a_redrive_that_succeeded_shows_no_failed_state_and_marks_where_it_resumed(tmp_path):
+    recent = datetime.now(UTC) - timedelta(hours=1)
+    recorder = glue_failed(recent)
+    recorder.redriven(after=60)
+    recorder.task("TransformTickets", "transform", {"job_run_state": "SUCCEEDED"}, glue=True)
+    recorder.task("ValidateOutput", "validate", {"validation": {"success": True}})
+    recorder.task("Publish", "publish", {"publication": {"rows": 3}})
+    recorder.succeed()
+    recorder.write(tmp_path / "home")
+    client = create_app(tmp_path / "home", None, DEFINITION, trusted_hosts=["127.0.0.1:8080"]).test_client()
+    page = get(client, f"/executions/{GLUE_FAILED}").get_data(as_text=True)
+    assert 'id="status">SUCCEEDED' in page and 'id="failed-state"' not in page and 'id="error"' not in page
+    assert re.search(r"redrive 1 resumed here \(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\)", page)
+    assert '<dd id="redrive-count">1</dd>' in page
 
 
 def test_the_data_page_escapes_cells_and_counts_rows(client):
@@ -273,9 +293,25 @@ def test_upload_puts_a_version_and_refuses_what_the_trigger_skips(client, home):
     assert sorted(p.name for p in raw.iterdir() if p.is_file()) == ["ok.csv"]
     assert (raw / "ok.csv").read_bytes() == b"id,created\n1,2024-01-01\n"
     assert "ok.csv: uploaded to support_ticket/raw/ok.csv (version " in page
-    assert "book.xlsx: refused, nothing uploaded: not a CSV upload (a &#39;xlsx&#39; file)" in page
-    assert "empty.csv: refused, nothing uploaded: zero-byte object" in page
-    assert ".hidden.csv: refused" in page
+    assert "book.xlsx: not uploaded: not a CSV upload (a &#39;xlsx&#39; file)" in page
+    assert "empty.csv: not uploaded: zero-byte object" in page
+    assert ".hidden.csv: not uploaded" in page
+    assert response.request.path == "/executions"  # something went up: the list, where it appears
+
+
+def test_an_upload_while_the_console_stops_is_refused(home):
+    from ticketflow.console.worker import ConsoleWorker
+
+    worker = ConsoleWorker(home)  # not started: only its flags are read here
+    worker.draining.set()
+    client = create_app(home, worker, DEFINITION, trusted_hosts=["127.0.0.1:8080"]).test_client()
+    response = client.post("/upload", base_url="http://127.0.0.1:8080", follow_redirects=True,
+                           data={"csrf_token": token(client, "/upload"),
+                                 "files": [(io.BytesIO(b"id\n1\n"), "late.csv")]})
+    page = response.get_data(as_text=True)
+    assert "the console is stopping (Ctrl-C): nothing uploaded" in page and response.request.path == "/upload"
+    assert not (home / "bucket" / layout.RAW_PREFIX / "late.csv").exists()
+    assert "stopping (Ctrl-C)" in page  # the note every page shows meanwhile
 
 
 def test_upload_names_that_would_leave_raw_are_refused():

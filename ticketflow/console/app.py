@@ -35,7 +35,16 @@ from ticketflow.console.graph import state_machine_dot
 from ticketflow.console.worker import ActionRefused, ConsoleWorker
 from ticketflow.local.history import summarize_history
 from ticketflow.ops.executions import ExecutionFilter, ExecutionNotFound, LocalExecutionStore, run_file_keys
-from ticketflow.ops.render import ENDED_BADLY, cause_text, event_rows, execution_row, fmt_duration, fmt_time
+from ticketflow.ops.render import (
+    ENDED_BADLY,
+    cause_text,
+    event_rows,
+    execution_row,
+    failed_run,
+    fmt_duration,
+    fmt_time,
+    redrive_points,
+)
 
 STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 LIST_LIMIT = 200
@@ -92,12 +101,13 @@ def create_app(home: Path, worker: ConsoleWorker | None, definition: dict[str, A
 
     @app.context_processor
     def common() -> dict[str, Any]:
-        return {"home": home, "worker": worker, "fmt_time": fmt_time, "fmt_duration": fmt_duration,
+        return {"home": home, "worker": worker, "contract": _contract_shown(worker), "fmt_time": fmt_time, "fmt_duration": fmt_duration,
                 "cause_text": cause_text, "runtime_note": _runtime_note(worker)}
 
     @app.errorhandler(CSRFError)
     def csrf_refused(err: CSRFError) -> tuple[str, int]:
-        return render_template("refused.html", reason=f"refused: {err.description} (no state was changed)"), 400
+        return render_template("refused.html", reason=f"refused: {err.description} (no state was changed; if the "
+                                                      "console was restarted, reload the page and try again)"), 400
 
     @app.errorhandler(404)
     def not_found(_err: Any) -> tuple[str, int]:
@@ -132,7 +142,8 @@ def create_app(home: Path, worker: ConsoleWorker | None, definition: dict[str, A
                 except Exception as err:
                     errors.append(f"{field}: {err}")
         source = (args.get("source") or "").strip() or None
-        found = store.list(limit=LIST_LIMIT, where=ExecutionFilter(status=status, source=source, **where))
+        found = [] if errors else store.list(limit=LIST_LIMIT,
+                                             where=ExecutionFilter(status=status, source=source, **where))
         rows = []
         for desc in found:
             events = store.history(desc["executionArn"]) if desc.get("status") in ENDED_BADLY else None
@@ -168,7 +179,9 @@ def create_app(home: Path, worker: ConsoleWorker | None, definition: dict[str, A
             "cause": cause_text(row.cause) if row.cause else None,
             "advice": advice, "redrive_refusal": refusal, "reprocess_refusal": reprocess_refusal,
             "files": files, "pretty": views.pretty_json,
-            "failed": next((r for r in reversed(runs) if r.status in ENDED_BADLY), None),
+            # The state it ended in, only while it is ended badly (a redrive that succeeded has none).
+            "failed": failed_run(runs) if row.status in ENDED_BADLY else None,
+            "redriven_at": redrive_points(events),
         }
 
     @app.get("/executions/<name>")
@@ -249,6 +262,10 @@ def create_app(home: Path, worker: ConsoleWorker | None, definition: dict[str, A
         if not chosen:
             flash("no file chosen: nothing uploaded", "error")
             return redirect(url_for("upload"))
+        if worker is not None and worker.draining.is_set():
+            flash("the console is stopping (Ctrl-C): nothing uploaded; upload again once it runs", "error")
+            return redirect(url_for("upload"))
+        uploaded = 0
         staging = home / ".console-uploads"
         staging.mkdir(parents=True, exist_ok=True)
         for item in chosen:
@@ -259,7 +276,7 @@ def create_app(home: Path, worker: ConsoleWorker | None, definition: dict[str, A
             try:
                 refusal = refusal_of_upload(name, tmp_path.stat().st_size)
                 if refusal:
-                    flash(f"{name or '(unnamed)'}: refused, nothing uploaded: {refusal}", "error")
+                    flash(f"{name or '(unnamed)'}: not uploaded: {refusal}", "error")
                     continue
                 key = layout.RAW_PREFIX + name
                 replaced = storage.exists(key)
@@ -269,9 +286,11 @@ def create_app(home: Path, worker: ConsoleWorker | None, definition: dict[str, A
                 flash(f"{name}: uploaded to {key} (version {version}"
                       + ("; the earlier version stays as an older version" if replaced else "") + f"); {source}",
                       "info")
+                uploaded += 1
             finally:
                 tmp_path.unlink(missing_ok=True)
-        return redirect(url_for("executions"))
+        # Nothing went up: stay on the form to choose another file.
+        return redirect(url_for("executions") if uploaded else url_for("upload"))
 
     # ---------------------------------------------------------------- tables
     @app.get("/query")
@@ -311,9 +330,18 @@ def _runtime_note(worker: ConsoleWorker | None) -> str | None:
         return f"the console's runtime stopped: {worker.failed_to_start}"
     if not worker.ready.is_set():
         return "starting the local runtime (Spark) ..."
+    if worker.draining.is_set():
+        return "stopping (Ctrl-C): running executions finish; uploads and buttons are refused"
     if not worker.event_source:
         return "uploads are run by a `ticketflow watch` beside this console (started with --no-watch)"
     return None
+
+
+def _contract_shown(worker: ConsoleWorker | None) -> str:
+    from ticketcore.contract import DEFAULT_CONTRACT_PATH
+
+    contract = (worker.contract if worker else None) or DEFAULT_CONTRACT_PATH
+    return str(Path(contract).resolve())
 
 
 def _reprocess_refusal(desc: dict[str, Any]) -> str | None:

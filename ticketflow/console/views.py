@@ -133,20 +133,27 @@ def quarantine_page(path: Path, page: int = 1, per_page: int = QUARANTINE_PAGE_R
     the run quarantined nothing."""
     if not path.is_file():
         return None
+    page = max(page, 1)
+    found = _read_quarantine(path, page, per_page)
+    if found.rows or found.page <= found.pages:
+        return found
+    return _read_quarantine(path, found.pages, per_page)  # past the end: the last page
+
+
+def _read_quarantine(path: Path, page: int, per_page: int) -> QuarantinePage:
     with path.open(encoding="utf-8", newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader, [])
         first = [c for c in ("_source_line", "_error_reason") if c in header]
         order = [header.index(c) for c in first] + [i for i, c in enumerate(header) if c not in first]
         total, rows = 0, []
-        page = max(page, 1)
         low, high = (page - 1) * per_page, page * per_page
         for record in reader:
             if low <= total < high:
                 rows.append([record[i] if i < len(record) else "" for i in order])
             total += 1
     pages = max((total + per_page - 1) // per_page, 1)
-    return QuarantinePage([header[i] for i in order], rows, total, min(page, pages), pages)
+    return QuarantinePage([header[i] for i in order], rows, total, page, pages)
 
 
 def expectation_rows(validation: dict[str, Any] | None) -> list[dict[str, Any]]:

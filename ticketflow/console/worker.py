@@ -60,7 +60,8 @@ class ConsoleWorker:
                 self.runtime = runtime
                 if self.event_source:
                     _warm_spark()  # the JVM now, so the first upload does not wait for it
-                    self.watcher = Watcher(runtime, poll=self.poll, say=self.say, should_abort=self.aborting.is_set)
+                    self.watcher = Watcher(runtime, poll=self.poll, say=self.say, should_abort=self.aborting.is_set,
+                                           by="console")
                 self.ready.set()
                 while not self.draining.is_set():
                     if self.watcher is not None:

@@ -37,8 +37,10 @@ class Watcher:
         settle: float = 0.5,
         say: Callable[[str], None] = print,
         should_abort: Callable[[], bool] | None = None,
+        by: str = "watch",
     ) -> None:
         self.runtime = runtime
+        self.by = by  # who sent an upload's event, in its claim (`watch`, `console`)
         self.poll, self.settle, self.say = poll, settle, say
         self.should_abort = should_abort  # polled by each follow-up: once true, its execution is stopped
         self.raw_dir = runtime.storage.path(layout.RAW_PREFIX.rstrip("/"))
@@ -96,7 +98,7 @@ class Watcher:
         # A file put straight into the directory becomes an object version here, as a PUT would make one; a
         # file `run` or `upload` put is that version already.
         version = self.runtime.storage.snapshot(key)
-        upload = self.runtime.send_upload(key, version.version_id, by="watch")
+        upload = self.runtime.send_upload(key, version.version_id, by=self.by)
         names = upload.started + upload.duplicates
         entry = {"signature": list(signature), "version_id": version.version_id, "executions": names,
                  "sent_at": time.time()}
