@@ -101,7 +101,8 @@ def create_app(home: Path, worker: ConsoleWorker | None, definition: dict[str, A
 
     @app.context_processor
     def common() -> dict[str, Any]:
-        return {"home": home, "worker": worker, "contract": _contract_shown(worker), "fmt_time": fmt_time, "fmt_duration": fmt_duration,
+        return {"home": home, "worker": worker, "contract": _contract_shown(worker), "fmt_time": fmt_time,
+                "fmt_duration": fmt_duration,
                 "cause_text": cause_text, "runtime_note": _runtime_note(worker)}
 
     @app.errorhandler(CSRFError)
