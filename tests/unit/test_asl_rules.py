@@ -91,7 +91,8 @@ BROKEN: list[tuple[str, Callable[[States], None], str | None, str, str]] = [
         lambda s: s["InspectSource"]["Retry"][0]["ErrorEquals"].append("Lambda.ServiceExeption"),
         "InspectSource",
         "error-names",
-        "did you mean 'Lambda.ServiceException'?",
+        "Retry[0] 'Lambda.ServiceExeption': not an error this integration can raise; did you mean "
+        "'Lambda.ServiceException'?",  # indexed from 0, as AWS's findings are
     ),
     (
         "another service's error",
@@ -112,7 +113,7 @@ BROKEN: list[tuple[str, Callable[[States], None], str | None, str, str]] = [
         lambda s: s["TransformTickets"]["Retry"][1]["ErrorEquals"].append("States.Timeouts"),
         "TransformTickets",
         "error-names",
-        "did you mean 'States.Timeout'?",
+        "Retry[1] 'States.Timeouts': not an error this integration can raise; did you mean 'States.Timeout'?",
     ),
     (
         "unreachable state",
@@ -171,14 +172,14 @@ BROKEN: list[tuple[str, Callable[[States], None], str | None, str, str]] = [
         _catch_all_first,
         "TransformTickets",
         "retrier-order",
-        "retrier 1 (States.TaskFailed) comes before retrier 2",
+        "Retry[0] (States.TaskFailed) comes before Retry[1]",
     ),
     (
         "States.ALL first",
         lambda s: s["InspectSource"]["Retry"].insert(0, {"ErrorEquals": ["States.ALL"]}),
         "InspectSource",
         "retrier-order",
-        "retrier 1 (States.ALL) comes before retrier 2",
+        "Retry[0] (States.ALL) comes before Retry[1]",
     ),
     ("JSONata machine", lambda s: None, None, "jsonpath-only", "QueryLanguage 'JSONata'"),
     ("JSONata state", _jsonata_state, "Publish", "jsonpath-only", "`{% ... %}` JSONata expression"),

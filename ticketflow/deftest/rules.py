@@ -281,13 +281,13 @@ def _retrier_order(name: str, state: dict[str, Any]) -> list[Finding]:
             if "States.ALL" in errors and len(errors) > 1:
                 findings.append(
                     Finding(
-                        name, "retrier-order", f"{noun} {index + 1}: States.ALL must be alone in ErrorEquals"
+                        name, "retrier-order", f"{field_name}[{index}]: States.ALL must be alone in ErrorEquals"
                     )
                 )
             wildcard = next((error for error in CATCH_ALL if error in errors), None)
             if wildcard is None:
                 continue
-            for later, later_errors in enumerate(lists[index + 1 :], start=index + 2):
+            for later, later_errors in enumerate(lists[index + 1 :], start=index + 1):
                 shadowed = [
                     error
                     for error in later_errors
@@ -299,7 +299,7 @@ def _retrier_order(name: str, state: dict[str, Any]) -> list[Finding]:
                             name,
                             "retrier-order",
                             (
-                                f"{noun} {index + 1} ({wildcard}) comes before {noun} {later} "
+                                f"{field_name}[{index}] ({wildcard}) comes before {field_name}[{later}] "
                                 f"({', '.join(shadowed)}), which it shadows: list the specific {noun}s first"
                             ),
                         )
@@ -461,7 +461,7 @@ def _error_names(name: str, state: dict[str, Any]) -> list[Finding]:
     prefixes = {prefix: key for key, (prefix, _, _) in INTEGRATIONS.items()}
     findings = []
     for field_name in ("Retry", "Catch"):
-        for index, errors in enumerate(_error_lists(state, field_name), start=1):
+        for index, errors in enumerate(_error_lists(state, field_name)):  # 0-based, as AWS numbers them
             for error in errors:
                 problem = _error_problem(error, integration, prefixes)
                 if problem:
@@ -508,7 +508,7 @@ def _function_errors(name: str, state: dict[str, Any]) -> list[Finding]:
     if _integration(state) != "lambda":
         return []
     findings = []
-    for index, errors in enumerate(_error_lists(state, "Retry"), start=1):
+    for index, errors in enumerate(_error_lists(state, "Retry")):
         retried = [error for error in errors if error in NON_RETRYABLE_ERRORS or error in CATCH_ALL]
         for error in retried:
             what = (
