@@ -12,6 +12,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ticketflow.cli import main
 from ticketflow.deftest.scenarios import DEFAULT_SCENARIOS, load_scenarios
 from ticketflow.local import DEFAULT_DEFINITION
@@ -281,3 +283,40 @@ def test_a_teststate_answer_that_differs_is_a_failure():
     assert not result.passed
     assert any(f.startswith("States: expected ['RouteEvent', 'InspectSource', 'TransformTickets', 'ValidateOutput', "
                             "'Publish', 'Published'], got") for f in result.failures), result.failures
+
+
+def test_record_writes_what_the_local_interpreter_did(tmp_path, capsys):
+    path = project(tmp_path, files=("glue",))
+    record = tmp_path / "trace.json"
+    assert run(capsys, str(path), "--record", str(record))[0] == 0
+    traces = {t["scenario"]: t for t in json.loads(record.read_text())}
+    busy = traces["glue::GlueBusyThenRuns"]
+    assert busy["status"] == "SUCCEEDED" and [s["name"] for s in busy["states"]][:3] == [
+        "RouteEvent", "InspectSource", "TransformTickets"]
+    transform = busy["states"][2]
+    assert transform["attempts"] == 3 and transform["waits"] == [15, 30]
+    assert transform["errors"] == ["Glue.ConcurrentRunsExceededException"] * 2
+    assert transform["output"]["transform"]["job_run_state"] == "SUCCEEDED"
+    never = traces["glue::GlueJobNeverFinishes"]
+    assert never["error"] == "States.Timeout" and never["states"][-1]["status"] == "FAILED"
+
+
+@pytest.mark.parametrize("differ", [False, True])
+def test_teststate_answers_are_compared_with_the_local_interpreter(tmp_path, monkeypatch, capsys, differ):
+    from ticketflow.deftest import teststate
+
+    _, recorded, expected = _recorded_happy_path()
+    inspect = next(i for i, p in enumerate(expected) if p["stateName"] == "InspectSource")
+    if differ:  # a field no expectation looks at: only the comparison with the local run can see it
+        output = json.loads(recorded[inspect]["output"])
+        output["inspect"]["inspection"]["dialect"]["columns"] = 13
+        recorded[inspect]["output"] = json.dumps(output)
+    session, _ = _teststate_session(recorded, expected)
+    monkeypatch.setattr(teststate, "_session", lambda: session)
+    code, out, _ = run(capsys, str(project(tmp_path, files=("happy_path",))), "--target", "aws")
+    if not differ:
+        assert code == 0 and "differs" not in out
+        return
+    assert code == 1
+    assert "differs from the local interpreter: InspectSource (visit 2): output: local {" in out
+    assert "'columns': 12" in out and "'columns': 13" in out

@@ -8,6 +8,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from ticketflow.local import DEFAULT_DEFINITION
 
@@ -46,6 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="fail when the scenarios cover less than PERCENT of the states, transitions, "
                         "retriers or error outcomes (each)")
     parser.add_argument("--json", action="store_true", help="print the whole result as JSON instead of tables")
+    parser.add_argument("--record", type=Path, metavar="FILE",
+                        help="write what the local interpreter did in each scenario, state by state (JSON), e.g. to "
+                        "attach to a report of a difference from AWS")
     parser.add_argument("--junit", type=Path, metavar="FILE",
                         help="also write a JUnit XML report: one test case per static rule and per scenario")
     parser.set_defaults(func=run)
@@ -92,6 +96,13 @@ def run(args: argparse.Namespace) -> int:
         except teststate.TestStateUnavailable as unavailable:
             print(f"test-definition --target aws: {unavailable}", file=sys.stderr)
             return 2
+        # Agreement: each walk against what the local interpreter does with the same scenario.
+        local = scenarios.run_scenarios(definition, cases)
+        for walked, ran in zip(results, local, strict=True):
+            walked.failures += [f"differs from the local interpreter: {difference}"
+                                for difference in teststate.compare(teststate.trace(ran), teststate.trace(walked))]
+        if args.record:
+            _record(args.record, local)
         unchecked = [case.id for case in cases if case.expect.get("Calls")]
         if unchecked:  # TestState calls no service: a Calls expectation says nothing there
             skipped.append(f"skipped against TestState: the Calls expectations of {len(unchecked)} scenario(s) "
@@ -103,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
             skipped.append(f"scenarios not run: the local engine refused the definition: {error}")
             print_report(findings, [], skipped=skipped, out=out)
             return 1
+    if args.record and args.target == "local":
+        _record(args.record, results)
     elapsed = time.monotonic() - started
     coverage = cov.measure(parsed, results) if parsed is not None and args.target == "local" else None
     passed = print_report(findings, results, skipped=skipped, elapsed=elapsed, out=out)
@@ -124,3 +137,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(to_json(str(definition), findings, results, skipped,
                                  coverage.to_json() if coverage else None, ok, failures), indent=2))
     return 0 if ok else 1
+
+
+def _record(path: Path, results: list[Any]) -> None:
+    from ticketflow.deftest.teststate import trace
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps([trace(result) for result in results], indent=2, default=str) + "\n")

@@ -137,3 +137,44 @@ def _walk(client: Any, definition: str, scenario: Scenario) -> Result:
     evaluate(result, description, json.loads(definition), calls, waits)
     result.failures = [failure for failure in result.failures if not failure.startswith("Calls.")]
     return result
+
+
+def trace(result: Result) -> dict[str, Any]:
+    """What one scenario's execution did, state by state (`--record`): the status, error and cause, and for
+    each state visit its status, attempts, the errors of its failed attempts, its retry waits (base delays,
+    seconds), input and output."""
+    waits = dict(result.waits)
+    states = []
+    for run in result.runs:
+        own = waits.get(run.name, [])
+        retries = len([e for e, _ in run.failures]) if run.status in ("SUCCEEDED", "CAUGHT") else max(
+            len(run.failures) - 1, 0)
+        states.append({"name": run.name, "status": run.status, "attempts": run.attempts,
+                       "errors": [error for error, _ in run.failures], "waits": own[:retries],
+                       "input": run.input, "output": run.output})
+        waits[run.name] = own[retries:]
+    return {"scenario": result.scenario.id, "status": result.status, "error": result.error, "cause": result.cause,
+            "states": states}
+
+
+def compare(local: dict[str, Any], aws: dict[str, Any]) -> list[str]:
+    """Where TestState's walk (`aws`) differs from the local interpreter's run (`local`), both `trace`s: the
+    states entered, and for each visit its status, attempts, retry decisions and backoff, output; then the
+    execution's status and error. Empty: they agree."""
+    differences = []
+    local_names = [s["name"] for s in local["states"]]
+    aws_names = [s["name"] for s in aws["states"]]
+    if local_names != aws_names:
+        differences.append(f"states entered: local {local_names}, TestState {aws_names}")
+    for number, (mine, theirs) in enumerate(zip(local["states"], aws["states"], strict=False), start=1):
+        if mine["name"] != theirs["name"]:
+            break
+        where = f"{mine['name']} (visit {number})"
+        for key, what in (("status", "status"), ("attempts", "attempts"), ("errors", "retried errors"),
+                          ("waits", "retry base delays (s)"), ("output", "output")):
+            if mine[key] != theirs[key]:
+                differences.append(f"{where}: {what}: local {mine[key]!r}, TestState {theirs[key]!r}")
+    for key in ("status", "error"):
+        if local[key] != aws[key]:
+            differences.append(f"execution {key}: local {local[key]!r}, TestState {aws[key]!r}")
+    return differences
