@@ -104,13 +104,25 @@ def test_a_removed_retrier_fails_its_scenario_with_the_error_and_cause(tmp_path,
             "Internal service error") in out
 
 
-def test_a_jsonpath_typo_fails_the_scenarios_that_reach_it_with_its_cause(tmp_path, capsys):
+def test_a_jsonpath_typo_is_a_static_finding_and_fails_the_scenarios_that_reach_it(tmp_path, capsys):
     definition = copy.deepcopy(DEFINITION)
     definition["States"]["Publish"]["Parameters"]["Payload"]["run_id.$"] = "$$.Execution.Nam"
     code, out, _ = run(capsys, str(project(tmp_path, definition, files=("happy_path",))))
     assert code == 1
+    # Found with no scenario needed: the context object has no Nam.
+    assert ("Publish: [data-flow] Parameters.Payload.run_id.$ '$$.Execution.Nam': $$.Execution has no field 'Nam' "
+            "(it has: Id, Input, Name, RedriveCount, RedriveTime, RoleArn, StartTime); did you mean "
+            "$$.Execution.Name?") in out
     assert "happy_path::HappyPath" in out and "the execution ended FAILED at Publish with States.Runtime: " in out
-    assert "$$.Execution.Nam" in out  # the cause names the path that did not resolve
+
+
+def test_a_typo_in_a_state_no_scenario_reaches_is_found_statically(tmp_path, capsys):
+    definition = copy.deepcopy(DEFINITION)
+    definition["States"]["RetractSource"]["Parameters"]["Payload"]["removal.$"] = "$.remval"
+    code, out, _ = run(capsys, str(project(tmp_path, definition, files=("happy_path",))))
+    assert code == 1  # happy_path never reaches RetractSource: only the static check sees it
+    assert "RetractSource: [data-flow] Parameters.Payload.removal.$ '$.remval': $ has no field 'remval'" in out
+    assert "did you mean $.removal?" in out
 
 
 # ---------------------------------------------------------------- coverage
@@ -152,7 +164,7 @@ def test_json_and_junit_reports(tmp_path, capsys):
 
     root = ET.parse(junit).getroot()
     suites = {suite.get("name"): suite for suite in root}
-    assert suites["static-rules"].get("tests") == "12" and suites["static-rules"].get("failures") == "0"
+    assert suites["static-rules"].get("tests") == "13" and suites["static-rules"].get("failures") == "0"
     cases = {case.get("name"): case for case in suites["scenarios"]}
     assert len(cases) == 7 and suites["scenarios"].get("failures") == "1"
     failure = cases["SchemaErrorAtInspect"].find("failure")

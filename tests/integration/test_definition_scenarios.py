@@ -34,7 +34,7 @@ def test_command_passes_on_the_project_definition(tmp_path: Path, capsys: pytest
     (tmp_path / "happy_path.json").write_text((DEFAULT_SCENARIOS / "happy_path.json").read_text())
     assert main(["test-definition", str(DEFAULT_DEFINITION), "--scenarios", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "static rules (12)" in out and "happy_path::HappyPath" in out
+    assert "static rules (13)" in out and "happy_path::HappyPath" in out
     assert "2 checks: 2 passed, 0 failed" in out
     assert "states            6/8      75.0%" in out and "not covered: state: RetractSource" in out
     assert "retriers          0/9       0.0%" in out

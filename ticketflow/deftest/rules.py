@@ -32,6 +32,7 @@ RULES = (
     "jsonpath-only",
     "error-names",
     "no-retry-function-errors",
+    "data-flow",
 )
 STATE_TYPES = {"Task", "Pass", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map"}
 # The function errors of this project's Lambdas (ticketcore.contract.SchemaError, the validation
@@ -108,8 +109,20 @@ def check(
     if expected_placeholders is not None:
         findings += _placeholders(definition, definition_text, set(expected_placeholders))
     findings += _jsonpath_only(definition)
+    if not any(f.rule in ("next-exists", "jsonpath-only") for f in findings):
+        from ticketflow.deftest import dataflow
+
+        # This project's shapes (execution input, each function's payload and result) when the definition is
+        # the pipeline's (its placeholders); otherwise only what botocore's models tell.
+        project = expected_placeholders is not None and set(expected_placeholders) == _placeholder_names(
+            definition_text)
+        findings += dataflow.check(definition, dataflow.project_flow(definition) if project else dataflow.Flow())
     order = {rule: index for index, rule in enumerate(RULES)}
     return sorted(findings, key=lambda finding: order.get(finding.rule, len(order)))
+
+
+def _placeholder_names(text: str) -> set[str]:
+    return set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", text))
 
 
 # -- walking the definition ------------------------------------------------------------------------------
