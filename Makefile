@@ -39,7 +39,7 @@ console: $(STAMP) java ## serve the local console on http://127.0.0.1:8080 (uplo
 
 test: $(STAMP) java browser ## run the whole test suite, then the definition's scenarios through the CLI
 	$(VENV)/bin/pytest
-	$(VENV)/bin/ticketflow test-definition
+	$(VENV)/bin/ticketflow test-definition --strict --min-coverage 100
 
 lint: $(STAMP) ## ruff and mypy
 	$(VENV)/bin/ruff check .

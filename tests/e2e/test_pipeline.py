@@ -48,6 +48,18 @@ def test_happy_path_on_the_sample(runtime):
     assert (
         record["execution"]["status"] == "SUCCEEDED" and record["history"][-1]["type"] == "ExecutionSucceeded"
     )
+    # What the functions really returned fits the models the static data-flow check resolves paths against.
+    from ticketcore import events
+
+    payloads = {}
+    for event in runtime.history(name):
+        if event["type"] == "TaskStateExited":
+            details = event["stateExitedEventDetails"]
+            payloads[details["name"]] = json.loads(details["output"])
+    events.ExecutionInput.model_validate(json.loads(record["execution"]["input"]))
+    events.InspectOutput.model_validate(payloads["InspectSource"]["inspect"]["inspection"])
+    events.ValidateOutput.model_validate(payloads["ValidateOutput"]["validate"]["validation"])
+    events.PublishOutput.model_validate(payloads["Publish"]["publish"]["publication"])
 
 
 def test_duplicate_event_starts_nothing_new(runtime, tmp_path):

@@ -34,8 +34,10 @@ def test_command_passes_on_the_project_definition(tmp_path: Path, capsys: pytest
     (tmp_path / "happy_path.json").write_text((DEFAULT_SCENARIOS / "happy_path.json").read_text())
     assert main(["test-definition", str(DEFAULT_DEFINITION), "--scenarios", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "static rules (12)" in out and "happy_path::HappyPath" in out
+    assert "static rules (13)" in out and "happy_path::HappyPath" in out
     assert "2 checks: 2 passed, 0 failed" in out
+    assert "states            6/8      75.0%" in out and "not covered: state: RetractSource" in out
+    assert "retriers          0/9       0.0%" in out
 
 
 def test_command_fails_on_a_broken_definition(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -49,9 +51,12 @@ def test_command_fails_on_a_broken_definition(tmp_path: Path, capsys: pytest.Cap
     out = capsys.readouterr().out
     assert "glue::GlueBusyThenRuns" in out and "FAIL" in out
     assert "Status: expected 'SUCCEEDED', got 'FAILED'" in out
+    # What ended it, with the cause, not only the error's name:
+    assert ("the execution ended FAILED at TransformTickets with Glue.ConcurrentRunsExceededException: "
+            "Concurrent runs exceeded for ticketflow-transform") in out
 
 
-def test_aws_target_without_credentials_is_skipped(
+def test_aws_target_without_credentials_fails_saying_why(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
@@ -59,8 +64,8 @@ def test_aws_target_without_credentials_is_skipped(
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    assert main(["test-definition", "--target", "aws"]) == 0
-    assert "skipped: TestState API mode needs AWS credentials and a deployed stack" in capsys.readouterr().out
+    assert main(["test-definition", "--target", "aws"]) == 2  # never "passed" without reaching AWS
+    assert "test-definition --target aws: no AWS credentials found" in capsys.readouterr().err
 
 
 # -- the scenarios -------------------------------------------------------------------------------------------

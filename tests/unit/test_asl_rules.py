@@ -91,7 +91,8 @@ BROKEN: list[tuple[str, Callable[[States], None], str | None, str, str]] = [
         lambda s: s["InspectSource"]["Retry"][0]["ErrorEquals"].append("Lambda.ServiceExeption"),
         "InspectSource",
         "error-names",
-        "did you mean 'Lambda.ServiceException'?",
+        "Retry[0] 'Lambda.ServiceExeption': not an error this integration can raise; did you mean "
+        "'Lambda.ServiceException'?",  # indexed from 0, as AWS's findings are
     ),
     (
         "another service's error",
@@ -112,7 +113,7 @@ BROKEN: list[tuple[str, Callable[[States], None], str | None, str, str]] = [
         lambda s: s["TransformTickets"]["Retry"][1]["ErrorEquals"].append("States.Timeouts"),
         "TransformTickets",
         "error-names",
-        "did you mean 'States.Timeout'?",
+        "Retry[1] 'States.Timeouts': not an error this integration can raise; did you mean 'States.Timeout'?",
     ),
     (
         "unreachable state",
@@ -171,14 +172,14 @@ BROKEN: list[tuple[str, Callable[[States], None], str | None, str, str]] = [
         _catch_all_first,
         "TransformTickets",
         "retrier-order",
-        "retrier 1 (States.TaskFailed) comes before retrier 2",
+        "Retry[0] (States.TaskFailed) comes before Retry[1]",
     ),
     (
         "States.ALL first",
         lambda s: s["InspectSource"]["Retry"].insert(0, {"ErrorEquals": ["States.ALL"]}),
         "InspectSource",
         "retrier-order",
-        "retrier 1 (States.ALL) comes before retrier 2",
+        "Retry[0] (States.ALL) comes before Retry[1]",
     ),
     ("JSONata machine", lambda s: None, None, "jsonpath-only", "QueryLanguage 'JSONata'"),
     ("JSONata state", _jsonata_state, "Publish", "jsonpath-only", "`{% ... %}` JSONata expression"),
@@ -196,6 +197,13 @@ BROKEN: list[tuple[str, Callable[[States], None], str | None, str, str]] = [
         "ValidateOutput",
         "no-retry-function-errors",
         "retries DataQualityError",
+    ),
+    (
+        "JSONPath typo",
+        lambda s: s["Publish"]["Parameters"]["Payload"].update({"key.$": "$.kye"}),
+        "Publish",
+        "data-flow",
+        "Parameters.Payload.key.$ '$.kye': $ has no field 'kye'",
     ),
     (
         "States.ALL on a Lambda task",
@@ -296,3 +304,29 @@ def test_substitute_refuses_missing_and_unused_values() -> None:
 def test_substituted_values_cannot_break_the_json() -> None:
     text = substitute('{"a": "${X}"}', {"X": 'quote " and \\ backslash'})
     assert json.loads(text) == {"a": 'quote " and \\ backslash'}
+
+
+# -- data flow -----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("change", "state", "message"), [
+    (lambda s: s["TransformTickets"]["Parameters"]["Arguments"].update({"--staging.$": "$.inspect.inspection.stagin"}),
+     "TransformTickets", "'$.inspect.inspection.stagin': $.inspect.inspection has no field 'stagin'"),
+    (lambda s: s["TransformTickets"]["ResultSelector"].update({"job_run_state.$": "$.JobRunStatus"}),
+     "TransformTickets", "did you mean $.JobRunState?"),  # Glue's JobRun, from botocore's model
+    (lambda s: s["InspectSource"]["Parameters"]["Payload"].pop("run_id.$"),
+     "InspectSource", "Parameters.Payload gives no run_id, which InspectInput requires"),
+    (lambda s: s["ValidateOutput"].update(ResultPath="$.validation"),  # Publish then reads $.inspect still: fine
+     None, None),
+    (lambda s: s["InspectSource"].update(ResultPath="$.inspected"),
+     "TransformTickets", "$ has no field 'inspect'"),
+    (lambda s: s["RouteEvent"]["Choices"].append({"Variable": "$.size_bytes", "NumericGreaterThan": 0,
+                                                  "Next": "InspectSource"}),
+     "RouteEvent", "Choices[1].Variable '$.size_bytes': $ has no field 'size_bytes'"),
+])
+def test_data_flow_paths_resolve_against_what_reaches_them(change, state, message):
+    definition = json.loads(DEFAULT_DEFINITION.read_text())
+    change(definition["States"])
+    found = [f for f in check(json.dumps(definition)) if f.rule == "data-flow"]
+    if message is None:
+        assert found == []
+        return
+    assert any(f.state == state and message in f.message for f in found), [str(f) for f in found]

@@ -20,8 +20,8 @@ from tests.records import DQ_REDRIVEN, GLUE_FAILED, OK, dq_redriven, glue_failed
 from ticketcore import layout
 from ticketflow.console import views
 from ticketflow.console.app import create_app, refusal_of_upload
-from ticketflow.console.graph import path_taken, state_machine_dot, transitions
-from ticketflow.local.asl import DEFAULT_DEFINITION
+from ticketflow.console.graph import path_taken, state_machine_dot
+from ticketflow.local.asl import DEFAULT_DEFINITION, transitions
 from ticketflow.local.history import summarize_history
 from ticketflow.ops.executions import LocalExecutionStore, revive_dates
 from ticketflow.ops.render import event_rows

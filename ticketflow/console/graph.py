@@ -17,8 +17,8 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from ticketflow.local.asl import END, START, transitions
 from ticketflow.local.history import StateRun
-from ticketflow.ops.render import choice_label
 
 STATUS_CLASS = {"SUCCEEDED": "succeeded", "RUNNING": "running", "CAUGHT": "caught",
                 "FAILED": "failed", "TIMED_OUT": "failed", "ABORTED": "failed"}
@@ -30,7 +30,6 @@ _STYLE = {
     "failed": ("#f9d4d2", "#c62828"),
     "not-reached": ("#ffffff", "#9e9e9e"),
 }
-START, END = "__start__", "__end__"
 
 
 def quote(text: str) -> str:
@@ -46,27 +45,6 @@ def attempts_label(run: StateRun | None) -> str:
     if run is None or run.attempts <= 1:
         return ""
     return f"{run.attempts} attempts: {run.attempts - 1} {'retry' if run.attempts == 2 else 'retries'}"
-
-
-def transitions(definition: dict[str, Any]) -> list[tuple[str, str, str, str]]:
-    """(from, to, label, kind) for every edge of the definition; kind is next, choice, default, catch or end.
-    The start and the ends are the pseudo-states START and END."""
-    states: dict[str, Any] = definition.get("States") or {}
-    edges = [(START, str(definition.get("StartAt")), "", "next")]
-    for name, state in states.items():
-        kind = state.get("Type")
-        if kind == "Choice":
-            edges += [(name, str(rule.get("Next")), choice_label(rule), "choice") for rule in state.get("Choices", [])]
-            if state.get("Default"):
-                edges.append((name, str(state["Default"]), "otherwise", "default"))
-        elif state.get("Next"):
-            edges.append((name, str(state["Next"]), "", "next"))
-        if state.get("End") or kind in ("Succeed", "Fail"):
-            edges.append((name, END, "", "end"))
-        for catcher in state.get("Catch", []):
-            edges.append((name, str(catcher.get("Next")), "catch " + ", ".join(catcher.get("ErrorEquals", [])),
-                          "catch"))
-    return edges
 
 
 def path_taken(runs: list[StateRun]) -> set[tuple[str, str]]:

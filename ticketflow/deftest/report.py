@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from pathlib import Path
+from typing import Any, TextIO
 
 from ticketflow.deftest.rules import RULES, Finding
 from ticketflow.deftest.scenarios import Result
@@ -92,3 +93,52 @@ def print_report(
         f"(scenarios: {_duration(real)} real for {_duration(virtual)} of virtual time{overall})\n"
     )
     return failed == 0
+
+
+def to_json(definition: str, findings: list[Finding], results: list[Result], skipped: Sequence[str],
+            coverage: dict[str, Any] | None, passed: bool, failures: Sequence[str]) -> dict[str, Any]:
+    """`test-definition --json`: findings, one entry per scenario, skips, coverage and the verdict."""
+    return {
+        "definition": definition,
+        "passed": passed,
+        "failures": list(failures),
+        "findings": [{"state": f.state, "rule": f.rule, "message": f.message} for f in findings],
+        "scenarios": [{
+            "id": r.scenario.id, "passed": r.passed, "failures": r.failures, "status": r.status, "error": r.error,
+            "cause": r.cause, "failed_state": r.failed_state, "states": r.states,
+            "expected": {k: r.scenario.expect.get(k) for k in ("Status", "Error", "FailedState")
+                         if k in r.scenario.expect},
+            "seconds": round(r.seconds, 4), "virtual_seconds": round(r.virtual_seconds, 3),
+        } for r in results],
+        "skipped": list(skipped),
+        "coverage": coverage,
+    }
+
+
+def write_junit(path: Path, findings: list[Finding], results: list[Result], skipped: Sequence[str]) -> None:
+    """JUnit XML (the schema CI systems read): a `static-rules` suite with one test case per rule (a failure
+    per finding of that rule) and a `scenarios` suite with one test case per scenario."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.Element("testsuites", name="ticketflow test-definition")
+    rules_suite = ET.SubElement(root, "testsuite", name="static-rules", tests=str(len(RULES)),
+                                failures=str(len({f.rule for f in findings})))
+    for rule in RULES:
+        case = ET.SubElement(rules_suite, "testcase", classname="static-rules", name=rule)
+        found = [f for f in findings if f.rule == rule]
+        if found:
+            failure = ET.SubElement(case, "failure", message=f"{len(found)} finding(s)")
+            failure.text = "\n".join(str(f) for f in found)
+    suite = ET.SubElement(root, "testsuite", name="scenarios", tests=str(len(results)),
+                          failures=str(sum(not r.passed for r in results)), skipped=str(len(skipped)))
+    for result in results:
+        case = ET.SubElement(suite, "testcase", classname=result.scenario.path.stem, name=result.scenario.case,
+                             time=f"{result.seconds:.3f}")
+        if not result.passed:
+            failure = ET.SubElement(case, "failure", message=result.failures[0][:200])
+            failure.text = "\n".join(result.failures)
+    for note in skipped:
+        case = ET.SubElement(suite, "testcase", classname="scenarios", name="skipped")
+        ET.SubElement(case, "skipped", message=note)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)

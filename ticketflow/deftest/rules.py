@@ -32,6 +32,7 @@ RULES = (
     "jsonpath-only",
     "error-names",
     "no-retry-function-errors",
+    "data-flow",
 )
 STATE_TYPES = {"Task", "Pass", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map"}
 # The function errors of this project's Lambdas (ticketcore.contract.SchemaError, the validation
@@ -108,8 +109,20 @@ def check(
     if expected_placeholders is not None:
         findings += _placeholders(definition, definition_text, set(expected_placeholders))
     findings += _jsonpath_only(definition)
+    if not any(f.rule in ("next-exists", "jsonpath-only") for f in findings):
+        from ticketflow.deftest import dataflow
+
+        # This project's shapes (execution input, each function's payload and result) when the definition is
+        # the pipeline's (its placeholders); otherwise only what botocore's models tell.
+        project = expected_placeholders is not None and set(expected_placeholders) == _placeholder_names(
+            definition_text)
+        findings += dataflow.check(definition, dataflow.project_flow(definition) if project else dataflow.Flow())
     order = {rule: index for index, rule in enumerate(RULES)}
     return sorted(findings, key=lambda finding: order.get(finding.rule, len(order)))
+
+
+def _placeholder_names(text: str) -> set[str]:
+    return set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", text))
 
 
 # -- walking the definition ------------------------------------------------------------------------------
@@ -281,13 +294,13 @@ def _retrier_order(name: str, state: dict[str, Any]) -> list[Finding]:
             if "States.ALL" in errors and len(errors) > 1:
                 findings.append(
                     Finding(
-                        name, "retrier-order", f"{noun} {index + 1}: States.ALL must be alone in ErrorEquals"
+                        name, "retrier-order", f"{field_name}[{index}]: States.ALL must be alone in ErrorEquals"
                     )
                 )
             wildcard = next((error for error in CATCH_ALL if error in errors), None)
             if wildcard is None:
                 continue
-            for later, later_errors in enumerate(lists[index + 1 :], start=index + 2):
+            for later, later_errors in enumerate(lists[index + 1 :], start=index + 1):
                 shadowed = [
                     error
                     for error in later_errors
@@ -299,7 +312,7 @@ def _retrier_order(name: str, state: dict[str, Any]) -> list[Finding]:
                             name,
                             "retrier-order",
                             (
-                                f"{noun} {index + 1} ({wildcard}) comes before {noun} {later} "
+                                f"{field_name}[{index}] ({wildcard}) comes before {field_name}[{later}] "
                                 f"({', '.join(shadowed)}), which it shadows: list the specific {noun}s first"
                             ),
                         )
@@ -461,7 +474,7 @@ def _error_names(name: str, state: dict[str, Any]) -> list[Finding]:
     prefixes = {prefix: key for key, (prefix, _, _) in INTEGRATIONS.items()}
     findings = []
     for field_name in ("Retry", "Catch"):
-        for index, errors in enumerate(_error_lists(state, field_name), start=1):
+        for index, errors in enumerate(_error_lists(state, field_name)):  # 0-based, as AWS numbers them
             for error in errors:
                 problem = _error_problem(error, integration, prefixes)
                 if problem:
@@ -508,7 +521,7 @@ def _function_errors(name: str, state: dict[str, Any]) -> list[Finding]:
     if _integration(state) != "lambda":
         return []
     findings = []
-    for index, errors in enumerate(_error_lists(state, "Retry"), start=1):
+    for index, errors in enumerate(_error_lists(state, "Retry")):
         retried = [error for error in errors if error in NON_RETRYABLE_ERRORS or error in CATCH_ALL]
         for error in retried:
             what = (

@@ -114,6 +114,7 @@ class Result:
     execution: str | None = None  # the execution ARN on the local engine
     status: str | None = None
     error: str | None = None
+    cause: str | None = None
     failed_state: str | None = None
     states: list[str] = field(default_factory=list)
     runs: list[StateRun] = field(default_factory=list)
@@ -133,7 +134,8 @@ def machine_name(definition_path: str | Path) -> str:
 
 
 def load_scenarios(directory: str | Path = DEFAULT_SCENARIOS, machine: str | None = None) -> list[Scenario]:
-    """Every test case of every `*.json` file in `directory` (of `machine` only, if given), sorted."""
+    """Every test case of every `*.json` file in `directory` (of `machine` only, if given), sorted.
+    `names.scenario_problems` refuses test cases of any other state machine than the definition's."""
     scenarios = []
     for path in sorted(Path(directory).glob("*.json")):
         scenarios += [s for s in load_file(path) if machine in (None, s.machine)]
@@ -536,6 +538,7 @@ def evaluate(
     runs = result.runs
     result.status = description["status"]
     result.error = description.get("error")
+    result.cause = description.get("cause")
     result.states = [run.name for run in runs]
     failed = [run for run in runs if run.status in ("FAILED", "TIMED_OUT", "ABORTED")]
     result.failed_state = failed[-1].name if failed else None
@@ -549,6 +552,11 @@ def evaluate(
 
     compare("Status", result.status)
     compare("Error", result.error)
+    unexpected = expect.get("Status") != result.status or expect.get("Error", result.error) != result.error
+    if unexpected and result.error:  # an unexpected end: say what ended it, whatever the expectation missed
+        where = f" at {result.failed_state}" if result.failed_state else ""
+        problems.append(f"the execution ended {result.status}{where} with {result.error}: "
+                        f"{result.cause or '(no cause)'}")
     compare("FailedState", result.failed_state)
     compare("States", result.states)
     if "CauseContains" in expect and expect["CauseContains"] not in (description.get("cause") or ""):

@@ -1,6 +1,7 @@
 """Opt-in: the same scenarios through AWS's TestState API (`ticketflow test-definition --target aws`).
 
-UNTESTED: written without an AWS account (no endpoint was reachable). It walks each test case state by
+Tested against botocore's service model and recorded answers only (no AWS account here: tests/integration/
+test_definition_no_false_passes.py). It walks each test case state by
 state: every state is sent to TestState with the whole definition and `stateName`, Task states with the
 scenario's mocked result or error for that attempt (`mock`) and the attempt number
 (`stateConfiguration.retrierRetryCount`); RETRIABLE means another attempt, CAUGHT_ERROR and SUCCEEDED
@@ -18,26 +19,48 @@ from typing import Any
 from ticketflow.deftest.scenarios import MockedAttempt, Result, Scenario, evaluate, fake_substitutions
 from ticketflow.local import StateRun, Wait, substitute
 
-SKIPPED = "skipped: TestState API mode needs AWS credentials and a deployed stack"
 _MAX_STEPS = 200
 
 
-def aws_available() -> bool:
-    """True when boto3 finds credentials (the environment, a profile, or an instance role)."""
-    try:
-        import boto3
-
-        return boto3.Session().get_credentials() is not None
-    except Exception:
-        return False
+class TestStateUnavailable(Exception):
+    """TestState cannot be called: no credentials, or they are refused (the message says which and what to do)."""
 
 
-def run_teststate(definition_text: str, scenarios: list[Scenario], client: Any = None) -> list[Result]:
+def _session() -> Any:
     import boto3
 
-    client = client or boto3.client("stepfunctions")
-    session = boto3.Session()
-    account = boto3.client("sts").get_caller_identity()["Account"]
+    return boto3.Session()
+
+
+def run_teststate(definition_text: str, scenarios: list[Scenario], client: Any = None,
+                  session: Any = None) -> list[Result]:
+    """Each scenario walked state by state through TestState. Raises TestStateUnavailable when there are no
+    credentials or AWS refuses them or the call (a run that cannot reach AWS must fail, never pass)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    session = session or _session()
+    if session.get_credentials() is None:
+        raise TestStateUnavailable(
+            "no AWS credentials found (environment, shared config or instance role): set AWS_PROFILE or "
+            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, with a role allowed states:TestState and sts:GetCallerIdentity")
+    try:
+        client = client or session.client("stepfunctions")
+        account = session.client("sts").get_caller_identity()["Account"]
+    except (ClientError, BotoCoreError) as err:
+        raise TestStateUnavailable(f"AWS refused the credentials: {err}") from err
+    try:
+        return _run(client, session, account, definition_text, scenarios)
+    except ClientError as err:
+        code = err.response.get("Error", {}).get("Code", "")
+        raise TestStateUnavailable(f"TestState failed with {code}: {err.response.get('Error', {}).get('Message', err)}"
+                                   + (" (the caller needs states:TestState)" if "AccessDenied" in code else "")
+                                   ) from err
+    except BotoCoreError as err:
+        raise TestStateUnavailable(f"TestState could not be called: {err}") from err
+
+
+def _run(client: Any, session: Any, account: str, definition_text: str, scenarios: list[Scenario]
+         ) -> list[Result]:
     definition = substitute(
         definition_text, fake_substitutions(definition_text, session.region_name or "us-east-1", account)
     )
@@ -114,3 +137,44 @@ def _walk(client: Any, definition: str, scenario: Scenario) -> Result:
     evaluate(result, description, json.loads(definition), calls, waits)
     result.failures = [failure for failure in result.failures if not failure.startswith("Calls.")]
     return result
+
+
+def trace(result: Result) -> dict[str, Any]:
+    """What one scenario's execution did, state by state (`--record`): the status, error and cause, and for
+    each state visit its status, attempts, the errors of its failed attempts, its retry waits (base delays,
+    seconds), input and output."""
+    waits = dict(result.waits)
+    states = []
+    for run in result.runs:
+        own = waits.get(run.name, [])
+        retries = len([e for e, _ in run.failures]) if run.status in ("SUCCEEDED", "CAUGHT") else max(
+            len(run.failures) - 1, 0)
+        states.append({"name": run.name, "status": run.status, "attempts": run.attempts,
+                       "errors": [error for error, _ in run.failures], "waits": own[:retries],
+                       "input": run.input, "output": run.output})
+        waits[run.name] = own[retries:]
+    return {"scenario": result.scenario.id, "status": result.status, "error": result.error, "cause": result.cause,
+            "states": states}
+
+
+def compare(local: dict[str, Any], aws: dict[str, Any]) -> list[str]:
+    """Where TestState's walk (`aws`) differs from the local interpreter's run (`local`), both `trace`s: the
+    states entered, and for each visit its status, attempts, retry decisions and backoff, output; then the
+    execution's status and error. Empty: they agree."""
+    differences = []
+    local_names = [s["name"] for s in local["states"]]
+    aws_names = [s["name"] for s in aws["states"]]
+    if local_names != aws_names:
+        differences.append(f"states entered: local {local_names}, TestState {aws_names}")
+    for number, (mine, theirs) in enumerate(zip(local["states"], aws["states"], strict=False), start=1):
+        if mine["name"] != theirs["name"]:
+            break
+        where = f"{mine['name']} (visit {number})"
+        for key, what in (("status", "status"), ("attempts", "attempts"), ("errors", "retried errors"),
+                          ("waits", "retry base delays (s)"), ("output", "output")):
+            if mine[key] != theirs[key]:
+                differences.append(f"{where}: {what}: local {mine[key]!r}, TestState {theirs[key]!r}")
+    for key in ("status", "error"):
+        if local[key] != aws[key]:
+            differences.append(f"execution {key}: local {local[key]!r}, TestState {aws[key]!r}")
+    return differences

@@ -56,3 +56,41 @@ def substitute(definition_text: str, values: dict[str, str]) -> str:
     if problems:
         raise PlaceholderError("; ".join(problems))
     return _PLACEHOLDER.sub(lambda match: json.dumps(str(values[match.group(1)]))[1:-1], definition_text)
+
+
+# ---------------------------------------------------------------- the definition as a graph
+START, END = "__start__", "__end__"  # the pseudo-states before StartAt and after a terminal state
+
+
+def choice_rule_label(rule: dict[str, Any]) -> str:
+    """A Choice rule in a few words (its first comparison): `$.removal present`, `$.x StringEquals "a"`."""
+    variable = rule.get("Variable", "?")
+    for key, value in rule.items():
+        if key in ("Variable", "Next"):
+            continue
+        if key == "IsPresent":
+            return f"{variable} {'present' if value else 'absent'}"
+        return f"{variable} {key} {json.dumps(value)}"
+    return "a combined rule"
+
+
+def transitions(definition: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(from, to, label, kind) for every edge of the definition; kind is next, choice, default, catch or end.
+    The start and the ends are the pseudo-states START and END."""
+    states: dict[str, Any] = definition.get("States") or {}
+    edges = [(START, str(definition.get("StartAt")), "", "next")]
+    for name, state in states.items():
+        kind = state.get("Type")
+        if kind == "Choice":
+            edges += [(name, str(rule.get("Next")), choice_rule_label(rule), "choice")
+                      for rule in state.get("Choices", [])]
+            if state.get("Default"):
+                edges.append((name, str(state["Default"]), "otherwise", "default"))
+        elif state.get("Next"):
+            edges.append((name, str(state["Next"]), "", "next"))
+        if state.get("End") or kind in ("Succeed", "Fail"):
+            edges.append((name, END, "", "end"))
+        for catcher in state.get("Catch", []):
+            edges.append((name, str(catcher.get("Next")), "catch " + ", ".join(catcher.get("ErrorEquals", [])),
+                          "catch"))
+    return edges

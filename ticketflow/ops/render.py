@@ -15,6 +15,7 @@ from typing import Any
 
 from ticketcore.alerts import remedy
 from ticketcore.layout import RAW_PREFIX
+from ticketflow.local.asl import choice_rule_label
 from ticketflow.local.history import StateRun, summarize_history
 
 WIDTH = 100
@@ -359,18 +360,6 @@ def render_history_json(desc: dict[str, Any], events: list[dict[str, Any]]) -> s
 _MARKS = {"SUCCEEDED": "ok", "RUNNING": ">>", "CAUGHT": "~~"}  # anything else that ended a visit: XX
 
 
-def choice_label(choice: dict[str, Any]) -> str:
-    """`$.removal present`, `$.x == "a"`: a Choice rule in words (its first comparison only)."""
-    variable = choice.get("Variable", "?")
-    for key, value in choice.items():
-        if key in ("Variable", "Next"):
-            continue
-        if key == "IsPresent":
-            return f"{variable} {'present' if value else 'absent'}"
-        return f"{variable} {key} {json.dumps(value)}"
-    return "a combined rule"
-
-
 def _chain(states: dict[str, Any], start: str | None, seen: set[str]) -> list[str]:
     """State names from `start` along Next until an end (or a state already drawn)."""
     names = []
@@ -411,7 +400,7 @@ def render_graph(definition: dict[str, Any], runs: list[StateRun]) -> str:
             if start:
                 lines.append("   |")
             continue
-        branches = [(choice_label(c), c.get("Next")) for c in state.get("Choices", [])]
+        branches = [(choice_rule_label(c), c.get("Next")) for c in state.get("Choices", [])]
         branches.append(("otherwise", state.get("Default")))
         taken = next((nxt for _, nxt in branches if nxt in last), state.get("Default"))
         for label, nxt in branches:
