@@ -212,14 +212,24 @@ def test_an_execution_page_shows_its_failure_graph_and_buttons(client):
     assert '<dd id="failed-state">TransformTickets</dd>' in page
     assert '<dd id="error">States.TaskFailed</dd>' in page
     assert "SchemaError: required column ticket_id is missing" in page  # the cause, as the console shows it
-    assert 'id="redrive"' in page and 'id="reprocess"' in page
     dot = re.search(r'data-dot="([^"]*)"', page).group(1)
     assert "class=&#34;state failed&#34;" in dot  # escaped in the attribute; the browser reads it back as DOT
     assert "attempt 2 failed" in page and "hx-trigger" not in page  # ended: no polling
     ok = get(client, f"/executions/{OK}").get_data(as_text=True)
     assert 'id="redrive"' not in ok
-    # The fix that fits stands out: a job that found a required column missing is a reprocess with a contract
-    # that names it; a redrive stays offered, plain.
+    # Read-only (no runtime): no buttons, and no upload form.
+    assert 'id="redrive"' not in page and 'id="reprocess"' not in page
+    assert 'id="upload-off"' in get(client, "/upload").get_data(as_text=True)
+    meta = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+    refused = client.post("/upload", base_url="http://127.0.0.1:8080", follow_redirects=True,
+                          data={"csrf_token": meta, "files": [(io.BytesIO(b"id\n1\n"), "ro.csv")]})
+    assert "read-only (--read-only): nothing uploaded" in refused.get_data(as_text=True)
+
+
+def test_the_button_of_the_fix_that_fits_stands_out(running):
+    page = get(running, f"/executions/{GLUE_FAILED}").get_data(as_text=True)
+    # A job that found a required column missing: a reprocess with a contract that names it; a redrive stays
+    # offered, plain.
     assert 'class="button primary" id="reprocess"' in page and 'class="button" id="redrive"' in page
 
 
@@ -256,12 +266,12 @@ def test_a_post_without_the_token_is_refused_and_changes_nothing(client, home):
                          base_url="http://127.0.0.1:8080")
     assert forged.status_code == 400
     upload = client.post("/upload", data={"files": (io.BytesIO(b"a,b\n1,2\n"), "x.csv")},
-                         base_url="http://127.0.0.1:8080")
+                         base_url="http://127.0.0.1:8080")  # refused for the token before read-only is looked at
     assert upload.status_code == 400 and not (home / "bucket" / layout.RAW_PREFIX / "x.csv").exists()
     assert (home / "executions" / f"{GLUE_FAILED}.json").read_bytes() == before
 
 
-def test_a_redrive_with_the_token_but_no_runtime_says_so(client):
+def test_a_redrive_with_the_token_but_no_runtime_says_so(client):  # the button is hidden; a hand-made POST
     response = client.post(f"/executions/{GLUE_FAILED}/redrive", base_url="http://127.0.0.1:8080",
                            data={"csrf_token": token(client, f"/executions/{GLUE_FAILED}/redrive")},
                            follow_redirects=True)
@@ -281,7 +291,16 @@ def test_urls_never_leave_the_home(client, url):
     assert response.status_code == 404, url
 
 
-def test_upload_puts_a_version_and_refuses_what_the_trigger_skips(client, home):
+@pytest.fixture
+def running(home):
+    """The application with a worker (not started: uploads are PUT, and no runtime sends their events here)."""
+    from ticketflow.console.worker import ConsoleWorker
+
+    return create_app(home, ConsoleWorker(home), DEFINITION, trusted_hosts=["127.0.0.1:8080"]).test_client()
+
+
+def test_upload_puts_a_version_and_refuses_what_the_trigger_skips(running, home):
+    client = running
     csrf = token(client, "/upload")
     response = client.post("/upload", base_url="http://127.0.0.1:8080", follow_redirects=True,
                            data={"csrf_token": csrf, "files": [(io.BytesIO(b"id,created\n1,2024-01-01\n"), "ok.csv"),

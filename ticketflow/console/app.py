@@ -263,7 +263,10 @@ def create_app(home: Path, worker: ConsoleWorker | None, definition: dict[str, A
         if not chosen:
             flash("no file chosen: nothing uploaded", "error")
             return redirect(url_for("upload"))
-        if worker is not None and worker.draining.is_set():
+        if worker is None:
+            flash("this console is read-only (--read-only): nothing uploaded", "error")
+            return redirect(url_for("upload"))
+        if worker.draining.is_set():
             flash("the console is stopping (Ctrl-C): nothing uploaded; upload again once it runs", "error")
             return redirect(url_for("upload"))
         uploaded = 0
@@ -282,7 +285,7 @@ def create_app(home: Path, worker: ConsoleWorker | None, definition: dict[str, A
                 key = layout.RAW_PREFIX + name
                 replaced = storage.exists(key)
                 version = storage.put_file(key, tmp_path).version_id
-                source = "its execution starts in a moment" if worker and worker.event_source else \
+                source = "its execution starts in a moment" if worker.event_source else \
                     "a running `ticketflow watch` starts its execution"
                 flash(f"{name}: uploaded to {key} (version {version}"
                       + ("; the earlier version stays as an older version" if replaced else "") + f"); {source}",
