@@ -129,21 +129,22 @@ def test_a_typo_in_a_state_no_scenario_reaches_is_found_statically(tmp_path, cap
 def test_the_project_s_scenarios_cover_every_state_transition_retrier_and_failure(tmp_path, capsys):
     code, out, _ = run(capsys, "--min-coverage", "100", "--strict")
     assert code == 0, out
-    for line in ("states            8/8     100.0%", "transitions      10/10    100.0%",
-                 "retriers          9/9     100.0%", "error outcomes    5/5     100.0%"):
+    for line in ("states                8/8     100.0%", "transitions          10/10    100.0%",
+                 "retriers              9/9     100.0%", "retriers exhausted    9/9     100.0%",
+                 "error outcomes        5/5     100.0%"):
         assert line in out
     assert "not covered" not in out
 
 
 def test_min_coverage_fails_below_and_names_what_is_missing(tmp_path, capsys):
-    path = project(tmp_path, files=("happy_path", "glue", "lambda", "erasure"))  # no retries.json
+    path = project(tmp_path, files=("happy_path", "glue", "lambda", "erasure"))  # no retries.json, exhaustion.json
     code, out, _ = run(capsys, str(path), "--min-coverage", "90")
     assert code == 1
-    assert "retriers          6/9      66.7%" in out
+    assert "retriers              6/9      66.7%" in out and "retriers exhausted    3/9      33.3%" in out
     assert "not covered: retrier: InspectSource Retry[0] (Lambda.ServiceException" in out
     assert "not covered: retrier: TransformTickets Retry[1] (Glue.AWSGlueException, Glue.InternalServiceException)" \
         in out
-    assert "coverage 66.7% is below --min-coverage 90%" in out
+    assert "coverage 33.3% is below --min-coverage 90%" in out
     assert run(capsys, str(path))[0] == 0  # without the gate the same run passes
 
 
@@ -164,7 +165,7 @@ def test_json_and_junit_reports(tmp_path, capsys):
 
     root = ET.parse(junit).getroot()
     suites = {suite.get("name"): suite for suite in root}
-    assert suites["static-rules"].get("tests") == "13" and suites["static-rules"].get("failures") == "0"
+    assert suites["static-rules"].get("tests") == "14" and suites["static-rules"].get("failures") == "0"
     cases = {case.get("name"): case for case in suites["scenarios"]}
     assert len(cases) == 7 and suites["scenarios"].get("failures") == "1"
     failure = cases["SchemaErrorAtInspect"].find("failure")
@@ -206,7 +207,7 @@ def test_aws_refusing_the_credentials_fails_saying_why(monkeypatch, capsys):
     monkeypatch.setattr(teststate, "_session", lambda: Refusing())
     code, out, err = run(capsys, "--target", "aws")
     assert code == 2 and "passed" not in out
-    assert "test-definition --target aws: AWS refused the credentials: An error occurred (InvalidClientTokenId)" in err
+    assert "--target aws: AWS refused the credentials: An error occurred (InvalidClientTokenId)" in err
 
 
 def test_load_scenarios_reads_every_machine_so_none_is_skipped_silently():
@@ -332,3 +333,101 @@ def test_teststate_answers_are_compared_with_the_local_interpreter(tmp_path, mon
     assert code == 1
     assert "differs from the local interpreter: InspectSource (visit 2): output: local {" in out
     assert "'columns': 12" in out and "'columns': 13" in out
+
+
+# ---------------------------------------------------------------- from a CI engineer's trial
+def test_weakened_retry_settings_fail_the_exhaustion_scenarios(tmp_path, capsys):
+    definition = copy.deepcopy(DEFINITION)
+    states = definition["States"]
+    states["InspectSource"]["Retry"][0]["MaxAttempts"] = 1
+    states["TransformTickets"]["Retry"][1]["ErrorEquals"] = ["Glue.InternalServiceException"]
+    states["Publish"]["Retry"][1]["MaxDelaySeconds"] = 30
+    code, out, _ = run(capsys, str(project(tmp_path, definition)), "--strict", "--min-coverage", "100")
+    assert code == 1
+    assert "exhaustion::InspectThrottledUntilExhausted" in out and "Attempts.InspectSource: expected 7, got 2" in out
+    # Glue.AWSGlueException no longer listed: only the States.TaskFailed catch-all retries it, once, after 60 s.
+    assert "Waits.TransformTickets: expected base delays [15, 30, 60, 120, 240, 300], got [60, 15]" in out
+    assert "Waits.Publish: expected base delays [5, 10, 20, 40, 60, 60, 60, 60], got [5, 10, 20, 30, 30" in out
+
+
+def test_a_failed_expectation_must_name_its_error_and_function_errors_are_spelt_right(tmp_path, capsys):
+    path = project(tmp_path, files=("lambda",))
+
+    def loosen(document):
+        del document["Expectations"]["InspectTimesOut"]["Error"]
+        document["MockedResponses"]["SchemaError"]["0"]["Throw"]["Error"] = "SchemaEror"
+        document["Expectations"]["SchemaErrorAtInspect"]["Error"] = "SchemaEror"  # agreeing with the mock
+
+    edit_scenarios(path, "lambda", loosen)
+    code, _, err = run(capsys, str(path))
+    assert code == 2
+    assert "lambda.json: InspectTimesOut: Expectations: a FAILED expectation must name its Error" in err
+    assert "throws 'SchemaEror': no function raises 'SchemaEror'; did you mean 'SchemaError'?" in err
+
+
+def test_another_state_machine_is_checked_without_this_project_s_shapes(tmp_path, capsys):
+    machine = {"StartAt": "Stamp", "States": {
+        "Stamp": {"Type": "Pass", "Parameters": {"at.$": "$$.State.EnteredTime"}, "ResultPath": "$.stamp",
+                  "Next": "Choose"},
+        "Choose": {"Type": "Choice", "Choices": [{"Variable": "$.level", "StringEquals": "high", "Next": "Page"}],
+                   "Default": "Done"},
+        "Page": {"Type": "Fail", "Error": "Paged", "Cause": "a high level"},
+        "Done": {"Type": "Succeed"}}}
+    (tmp_path / "test").mkdir()
+    definition = tmp_path / "alerting.asl.json"
+    definition.write_text(json.dumps(machine))
+    (tmp_path / "test" / "levels.json").write_text(json.dumps({
+        "StateMachines": {"alerting": {"TestCases": {"High": {}, "Low": {}}}},
+        "MockedResponses": {},
+        "Expectations": {"High": {"Input": {"level": "high"}, "Status": "FAILED", "Error": "Paged",
+                                  "FailedState": "Page"},
+                         "Low": {"Input": {"level": "low"}, "Status": "SUCCEEDED"}}}))
+    code, out, err = run(capsys, str(definition), "--min-coverage", "100")
+    assert code == 0, out + err  # no pipeline placeholders asked for, no path judged against unknown input
+    assert "transitions           6/6     100.0%" in out  # the Fail state's end is covered by the High case
+
+
+def test_a_placeholder_typo_is_one_finding_not_a_cascade(tmp_path, capsys):
+    definition = copy.deepcopy(DEFINITION)
+    definition["States"]["ValidateOutput"]["Parameters"]["FunctionName"] = "${ValidateFunctionArnn}"
+    code, out, _ = run(capsys, str(project(tmp_path, definition, files=("happy_path",))))
+    assert code == 1
+    assert "[placeholders]" in out and "[data-flow]" not in out
+
+
+def test_every_way_a_run_ends_writes_its_json_and_junit(tmp_path, capsys):
+    path = project(tmp_path, files=("happy_path",))
+    junit = tmp_path / "run.xml"
+    code, out, _ = run(capsys, str(path), "--min-coverage", "100", "--json", "--junit", str(junit))
+    assert code == 1 and json.loads(out)["failures"] == [
+        "coverage 0.0% is below --min-coverage 100%"]
+    gates = ET.parse(junit).getroot().find("testsuite[@name='run']")
+    assert gates.get("failures") == "1" and "below --min-coverage" in gates.find("testcase/failure").text
+
+    edit_scenarios(path, "happy_path", lambda d: d["Expectations"]["HappyPath"]["Attempts"].update(Inspect=1))
+    code, out, _ = run(capsys, str(path), "--json", "--junit", str(junit))
+    assert code == 2  # refused before running: still a document, and a red one
+    document = json.loads(out)
+    assert document["passed"] is False and "no state 'Inspect'" in document["failures"][0]
+    assert "no state 'Inspect'" in ET.parse(junit).getroot().find("testsuite[@name='run']/testcase/failure").text
+
+
+@pytest.mark.parametrize("value", ["150", "-5", "0"])
+def test_min_coverage_is_a_percentage(capsys, value):
+    code, _, err = run(capsys, "--min-coverage", value)
+    assert code == 2 and "--min-coverage is a percentage in (0, 100]" in err
+
+
+def test_a_missing_scenarios_folder_is_named(tmp_path, capsys):
+    code, _, err = run(capsys, "--scenarios", str(tmp_path / "tests-typo"))
+    assert code == 2 and "tests-typo does not exist" in err
+
+
+def test_the_readme_s_example_scenario_passes(tmp_path, capsys):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("### Adding a scenario"):]
+    example = section[section.index("```json") + len("```json"):section.index("```", section.index("```json") + 7)]
+    (tmp_path / "example.json").write_text(example)
+    code, out, err = run(capsys, "--scenarios", str(tmp_path))
+    assert code == 0, out + err
+    assert "example::GlueBusyThenRuns" in out and "2 checks: 2 passed, 0 failed" in out

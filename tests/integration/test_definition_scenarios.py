@@ -34,10 +34,10 @@ def test_command_passes_on_the_project_definition(tmp_path: Path, capsys: pytest
     (tmp_path / "happy_path.json").write_text((DEFAULT_SCENARIOS / "happy_path.json").read_text())
     assert main(["test-definition", str(DEFAULT_DEFINITION), "--scenarios", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "static rules (13)" in out and "happy_path::HappyPath" in out
+    assert "static rules (14)" in out and "happy_path::HappyPath" in out
     assert "2 checks: 2 passed, 0 failed" in out
-    assert "states            6/8      75.0%" in out and "not covered: state: RetractSource" in out
-    assert "retriers          0/9       0.0%" in out
+    assert "states                6/8      75.0%" in out and "not covered: state: RetractSource" in out
+    assert "retriers              0/9       0.0%" in out
 
 
 def test_command_fails_on_a_broken_definition(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -65,7 +65,7 @@ def test_aws_target_without_credentials_fails_saying_why(
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     assert main(["test-definition", "--target", "aws"]) == 2  # never "passed" without reaching AWS
-    assert "test-definition --target aws: no AWS credentials found" in capsys.readouterr().err
+    assert "--target aws: no AWS credentials found" in capsys.readouterr().err
 
 
 # -- the scenarios -------------------------------------------------------------------------------------------

@@ -199,6 +199,28 @@ BROKEN: list[tuple[str, Callable[[States], None], str | None, str, str]] = [
         "retries DataQualityError",
     ),
     (
+        "a field the state type does not have",
+        lambda s: s["RouteEvent"].update(ResultPath="$.x"),
+        "RouteEvent",
+        "state-fields",
+        "a Choice state has no field 'ResultPath'",
+    ),
+    (
+        "a misspelt retrier field",
+        lambda s: s["Publish"]["Retry"][0].update(MaxDelaySecond=3),
+        "Publish",
+        "state-fields",
+        "Retry[0] has no field 'MaxDelaySecond'; did you mean 'MaxDelaySeconds'?",
+    ),
+    (
+        "a Catch on a Fail state",
+        lambda s: s.update(Failed={"Type": "Fail", "Error": "X", "Catch": [{"ErrorEquals": ["States.ALL"],
+                                                                              "Next": "Published"}]}),
+        "Failed",
+        "state-fields",
+        "a Fail state has no field 'Catch'",
+    ),
+    (
         "JSONPath typo",
         lambda s: s["Publish"]["Parameters"]["Payload"].update({"key.$": "$.kye"}),
         "Publish",

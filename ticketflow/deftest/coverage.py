@@ -5,7 +5,9 @@ error outcome of each Task state (the execution failing there), measured from th
 - a transition (`asl.transitions`: Next, a Choice's rules and Default, Catch, and the end after a terminal
   state) once some execution goes from one state to the next along it (a catcher's edge only when the
   state was left through that Catch);
-- a retrier (`Retry[i]` of a state, numbered from 0 as AWS numbers them) once it decided a retry;
+- a retrier (`Retry[i]` of a state, numbered from 0 as AWS numbers them) once it decided a retry, and
+  "exhausted" once some execution used up its MaxAttempts (so its MaxAttempts, and with the scenario's
+  Waits its IntervalSeconds, BackoffRate and MaxDelaySeconds, are pinned by a test);
 - an error outcome once some execution ends FAILED or TIMED_OUT in that Task state.
 """
 
@@ -18,7 +20,7 @@ from typing import Any
 from ticketflow.deftest.scenarios import Result, _matches
 from ticketflow.local.asl import END, START, transitions
 
-KINDS = ("states", "transitions", "retriers", "error outcomes")
+KINDS = ("states", "transitions", "retriers", "retriers exhausted", "error outcomes")
 
 
 @dataclass
@@ -48,18 +50,20 @@ def transition_name(source: str, target: str, kind: str) -> str:
     return f"{ends.get(source, source)} -> {ends.get(target, target)}" + (" (catch)" if kind == "catch" else "")
 
 
-def retriers_that_retried(retriers: list[dict[str, Any]], errors: list[str | None]) -> list[int]:
-    """Index of the retrier that decided each retry after this sequence of failed attempts (the first whose
-    ErrorEquals matches, while it has attempts left), in order."""
+def retriers_that_retried(retriers: list[dict[str, Any]], errors: list[str | None]) -> tuple[list[int], int | None]:
+    """(index of the retrier that decided each retry after this sequence of failed attempts, in order; the
+    index of the retrier whose MaxAttempts was used up when the retries stopped, or None)."""
     counts = [0] * len(retriers)
-    decided = []
+    decided: list[int] = []
     for error in errors:
         index = next((i for i, r in enumerate(retriers) if _matches(r.get("ErrorEquals", []), error)), None)
-        if index is None or counts[index] >= retriers[index].get("MaxAttempts", 3):
-            break
+        if index is None:
+            return decided, None
+        if counts[index] >= retriers[index].get("MaxAttempts", 3):
+            return decided, index
         counts[index] += 1
         decided.append(index)
-    return decided
+    return decided, None
 
 
 def measure(definition: dict[str, Any], results: list[Result]) -> Coverage:
@@ -71,6 +75,9 @@ def measure(definition: dict[str, Any], results: list[Result]) -> Coverage:
         "transitions": [transition_name(a, b, kind) for a, b, _, kind in edges],
         "retriers": [f"{name} Retry[{i}] ({', '.join(r.get('ErrorEquals', []))})"
                      for name, state in states.items() for i, r in enumerate(state.get("Retry") or [])],
+        "retriers exhausted": [f"{name} Retry[{i}] after {r.get('MaxAttempts', 3)} retries"
+                               for name, state in states.items() for i, r in enumerate(state.get("Retry") or [])
+                               if r.get("MaxAttempts", 3) > 0],
         "error outcomes": [f"{name} fails" for name, state in states.items() if state.get("Type") == "Task"],
     }, covered={kind: set() for kind in KINDS})
     covered = coverage.covered
@@ -82,7 +89,8 @@ def measure(definition: dict[str, Any], results: list[Result]) -> Coverage:
         walked = [(START, runs[0].name, False)]
         walked += [(a.name, b.name, a.status == "CAUGHT") for a, b in itertools.pairwise(runs)]
         last = runs[-1]
-        if last.status == "SUCCEEDED" and result.status == "SUCCEEDED":
+        ended_in_fail_state = (states.get(last.name) or {}).get("Type") == "Fail" and result.status == "FAILED"
+        if (last.status == "SUCCEEDED" and result.status == "SUCCEEDED") or ended_in_fail_state:
             walked.append((last.name, END, False))
         for source, target, caught in walked:
             for a, b, _, kind in edges:
@@ -90,9 +98,13 @@ def measure(definition: dict[str, Any], results: list[Result]) -> Coverage:
                     covered["transitions"].add(transition_name(a, b, kind))
         for run in runs:
             retriers = (states.get(run.name) or {}).get("Retry") or []
-            for index in retriers_that_retried(retriers, [error for error, _ in run.failures]):
+            decided, exhausted = retriers_that_retried(retriers, [error for error, _ in run.failures])
+            for index in decided:
                 covered["retriers"].add(f"{run.name} Retry[{index}] "
                                         f"({', '.join(retriers[index].get('ErrorEquals', []))})")
+            if exhausted is not None:
+                covered["retriers exhausted"].add(
+                    f"{run.name} Retry[{exhausted}] after {retriers[exhausted].get('MaxAttempts', 3)} retries")
             if run.status in ("FAILED", "TIMED_OUT") and (states.get(run.name) or {}).get("Type") == "Task":
                 covered["error outcomes"].add(f"{run.name} fails")
     return coverage
@@ -100,13 +112,15 @@ def measure(definition: dict[str, Any], results: list[Result]) -> Coverage:
 
 def render(coverage: Coverage) -> str:
     """The coverage table: one row per kind (covered/total, percent), then what is not covered."""
-    lines = ["COVERAGE        COVERED  PERCENT"]
+    lines = ["COVERAGE            COVERED  PERCENT"]
     for kind in KINDS:
         total = len(coverage.items.get(kind, []))
         percent = coverage.percent(kind)
         shown = 99.9 if 99.95 <= percent < 100 else percent  # never 100.0% while something is missing
-        lines.append(f"{kind:<15} {len(coverage.covered.get(kind, set())):>3}/{total:<3}  {shown:>6.1f}%")
+        lines.append(f"{kind:<19} {len(coverage.covered.get(kind, set())):>3}/{total:<3}  {shown:>6.1f}%")
     for kind in KINDS:
         for item in coverage.missing(kind):
-            lines.append(f"    - not covered: {kind[:-1] if kind.endswith('s') else kind}: {item}")
+            noun = {"states": "state", "transitions": "transition", "retriers": "retrier",
+                    "retriers exhausted": "retrier exhausted", "error outcomes": "error outcome"}[kind]
+            lines.append(f"    - not covered: {noun}: {item}")
     return "\n".join(lines)

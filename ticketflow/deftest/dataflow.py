@@ -194,11 +194,12 @@ def put(shape: Any, path: str, value: Any) -> Any:
     steps = _steps(path)
     if not steps:
         return value
-    root = Obj(dict(shape.fields), shape.closed) if isinstance(shape, Obj) else Obj({})
+    # Into an input of unknown shape: the fields placed are known, the rest is not (an open object).
+    root = Obj(dict(shape.fields), shape.closed) if isinstance(shape, Obj) else Obj({}, closed=False)
     current = root
     for step in steps[:-1]:
         child = current.fields.get(str(step))
-        child = Obj(dict(child.fields), child.closed) if isinstance(child, Obj) else Obj({})
+        child = Obj(dict(child.fields), child.closed) if isinstance(child, Obj) else Obj({}, closed=child is not ANY)
         current.fields[str(step)] = child
         current = child
     current.fields[str(steps[-1])] = value

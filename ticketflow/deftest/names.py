@@ -15,6 +15,10 @@ from ticketflow.deftest.scenarios import Scenario
 
 _STATE_KEYS = ("Attempts", "Calls", "Waits")  # expectations keyed by state name
 _LOCAL_ERRORS = frozenset({"MockMissing"})  # what the local engine raises for a call with no mocked response
+# The exception names this project's functions raise (ticketcore): a mock's plain error name close to one of
+# these but not equal is a misspelling.
+PROJECT_FUNCTION_ERRORS = ("SchemaError", "DataQualityError", "PublishBusy", "PublishRefused", "SourceErased",
+                           "ContractError", "UnsafeKeyError", "ObjectMissingError")
 
 
 def suggest(name: str, known: Iterable[str], cutoff: float = 0.6) -> str:
@@ -29,6 +33,10 @@ def scenario_problems(scenarios: list[Scenario], definition: dict[str, Any], mac
     states = dict(rules._all_states(definition))
     defined_errors = {error for _, state in states.items() for field_name in ("Retry", "Catch")
                       for errors in rules._error_lists(state, field_name) for error in errors}
+    fail_errors = {str(state["Error"]) for state in states.values() if state.get("Type") == "Fail" and
+                   isinstance(state.get("Error"), str)}
+    # Function errors a misspelling is measured against: the definition's, its Fail states', and this project's.
+    known_function_errors = defined_errors | fail_errors | set(PROJECT_FUNCTION_ERRORS)
     prefixes = {prefix: key for key, (prefix, _, _) in rules.INTEGRATIONS.items()}
     problems: list[str] = []
     seen_machines: set[tuple[str, str]] = set()
@@ -63,11 +71,11 @@ def scenario_problems(scenarios: list[Scenario], definition: dict[str, Any], mac
                 error = str(attempt.error)
                 thrown.add(error)
                 problem = rules._error_problem(error, integration, prefixes)
-                if problem is None and "." not in error and error not in defined_errors:
+                if problem is None and "." not in error and error not in known_function_errors:
                     # A function error (any exception class name): refused only when it looks like a misspelt
-                    # name the definition handles, which would silently miss its Retry or Catch.
-                    hint = suggest(error, defined_errors, cutoff=0.8)
-                    problem = f"the definition handles no {error!r}{hint}" if hint else None
+                    # known name, which would silently miss its Retry or Catch, or pass a test by mistake.
+                    hint = suggest(error, known_function_errors, cutoff=0.8)
+                    problem = f"no function raises {error!r}{hint}" if hint else None
                 if problem:
                     problems.append(f"{file}: MockedResponses.{scenario.mock_names[state]} call {number} "
                                     f"(TestCases.{scenario.case}.{state}) throws {error!r}: {problem}")
@@ -80,7 +88,11 @@ def scenario_problems(scenarios: list[Scenario], definition: dict[str, Any], mac
         if expect.get("FailedState") is not None:
             unknown_state(f"{place}: Expectations.FailedState", expect["FailedState"])
         expected_error = expect.get("Error")
-        possible = thrown | rules.STATES_ERRORS | _LOCAL_ERRORS
+        if expect.get("Status") in ("FAILED", "TIMED_OUT") and expected_error is None:
+            problems.append(f"{place}: Expectations: a {expect['Status']} expectation must name its Error (without "
+                            "it a failure of the test itself, such as States.Runtime for a missing Input field, "
+                            "would pass)")
+        possible = thrown | fail_errors | rules.STATES_ERRORS | _LOCAL_ERRORS
         if expected_error is not None and expected_error not in possible:
             problems.append(f"{place}: Expectations.Error {expected_error!r}: neither a mocked response of this "
                             "test case nor Step Functions raises it" + suggest(expected_error, possible))

@@ -115,9 +115,12 @@ def to_json(definition: str, findings: list[Finding], results: list[Result], ski
     }
 
 
-def write_junit(path: Path, findings: list[Finding], results: list[Result], skipped: Sequence[str]) -> None:
+def write_junit(path: Path, findings: list[Finding], results: list[Result], skipped: Sequence[str],
+                failures: Sequence[str] = ()) -> None:
     """JUnit XML (the schema CI systems read): a `static-rules` suite with one test case per rule (a failure
-    per finding of that rule) and a `scenarios` suite with one test case per scenario."""
+    per finding of that rule), a `scenarios` suite with one test case per scenario, and a `run` suite whose
+    one test case fails with the run's own failures (a coverage gate, --strict, refused scenario files, an
+    engine that refused the definition), so a dashboard is red whenever the exit status is."""
     import xml.etree.ElementTree as ET
 
     root = ET.Element("testsuites", name="ticketflow test-definition")
@@ -140,5 +143,10 @@ def write_junit(path: Path, findings: list[Finding], results: list[Result], skip
     for note in skipped:
         case = ET.SubElement(suite, "testcase", classname="scenarios", name="skipped")
         ET.SubElement(case, "skipped", message=note)
+    run_suite = ET.SubElement(root, "testsuite", name="run", tests="1", failures=str(int(bool(failures))))
+    case = ET.SubElement(run_suite, "testcase", classname="run", name="gates")
+    if failures:
+        failure = ET.SubElement(case, "failure", message=failures[0][:200])
+        failure.text = "\n".join(failures)
     path.parent.mkdir(parents=True, exist_ok=True)
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)

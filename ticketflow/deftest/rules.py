@@ -21,6 +21,7 @@ from ticketflow.local.asl import PIPELINE_PLACEHOLDERS, placeholders
 # Rule ids, in the order they run.
 RULES = (
     "parses",
+    "state-fields",
     "next-exists",
     "reachable",
     "path-ends",
@@ -100,6 +101,7 @@ def check(
         for machine, owner in machines:
             findings += rule(machine, owner)
     for name, state in _all_states(definition):
+        findings += _state_fields(name, state)
         findings += _task_rules(name, state)
         findings += _retrier_order(name, state)
         findings += _error_names(name, state)
@@ -112,17 +114,13 @@ def check(
     if not any(f.rule in ("next-exists", "jsonpath-only") for f in findings):
         from ticketflow.deftest import dataflow
 
-        # This project's shapes (execution input, each function's payload and result) when the definition is
-        # the pipeline's (its placeholders); otherwise only what botocore's models tell.
-        project = expected_placeholders is not None and set(expected_placeholders) == _placeholder_names(
-            definition_text)
+        # This project's shapes (the execution input; each function's payload and result, bound by the
+        # placeholder a state invokes) when checking against the pipeline's placeholders; otherwise only what
+        # botocore's models tell, from an input of unknown shape.
+        project = expected_placeholders is not None and set(expected_placeholders) == set(PIPELINE_PLACEHOLDERS)
         findings += dataflow.check(definition, dataflow.project_flow(definition) if project else dataflow.Flow())
     order = {rule: index for index, rule in enumerate(RULES)}
     return sorted(findings, key=lambda finding: order.get(finding.rule, len(order)))
-
-
-def _placeholder_names(text: str) -> set[str]:
-    return set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", text))
 
 
 # -- walking the definition ------------------------------------------------------------------------------
@@ -172,6 +170,48 @@ def _integration(state: dict[str, Any]) -> str | None:
 
 
 # -- the rules -------------------------------------------------------------------------------------------
+# The fields each state type may have (Amazon States Language; JSONata's are refused by `jsonpath-only`), and
+# those of a retrier and a catcher. CreateStateMachine refuses a definition with any other.
+_COMMON = {"Type", "Comment", "QueryLanguage", "Assign", "Output"}
+_FLOW = {"Next", "End"}
+_PATHS = {"InputPath", "OutputPath"}
+_RESULTS = {"ResultPath", "Parameters", "ResultSelector", "Retry", "Catch"}
+STATE_FIELDS = {
+    "Pass": _COMMON | _FLOW | _PATHS | {"ResultPath", "Parameters", "Result"},
+    "Task": _COMMON | _FLOW | _PATHS | _RESULTS | {"Arguments", "Resource", "TimeoutSeconds", "TimeoutSecondsPath",
+                                                    "HeartbeatSeconds", "HeartbeatSecondsPath", "Credentials"},
+    "Choice": _COMMON | _PATHS | {"Choices", "Default"},
+    "Wait": _COMMON | _FLOW | _PATHS | {"Seconds", "Timestamp", "SecondsPath", "TimestampPath"},
+    "Succeed": _COMMON | _PATHS,
+    "Fail": {"Type", "Comment", "QueryLanguage", "Error", "Cause", "ErrorPath", "CausePath"},
+    "Parallel": _COMMON | _FLOW | _PATHS | _RESULTS | {"Arguments", "Branches"},
+    "Map": _COMMON | _FLOW | _PATHS | _RESULTS | {"Arguments",
+        "Iterator", "ItemProcessor", "ItemsPath", "Items", "ItemSelector", "ItemReader", "ItemBatcher",
+        "ResultWriter", "MaxConcurrency", "MaxConcurrencyPath", "ToleratedFailurePercentage",
+        "ToleratedFailurePercentagePath", "ToleratedFailureCount", "ToleratedFailureCountPath", "Label"},
+}
+RETRIER_FIELDS = {"ErrorEquals", "IntervalSeconds", "MaxAttempts", "BackoffRate", "MaxDelaySeconds",
+                  "JitterStrategy", "Comment"}
+CATCHER_FIELDS = {"ErrorEquals", "Next", "ResultPath", "Comment", "Assign", "Output"}
+
+
+def _state_fields(name: str, state: dict[str, Any]) -> list[Finding]:
+    allowed = STATE_FIELDS.get(state.get("Type", ""), set())
+    findings = [Finding(name, "state-fields", f"a {state.get('Type')} state has no field {key!r}"
+                        + _suggest_field(key, allowed)) for key in state if key not in allowed]
+    for field_name, fields in (("Retry", RETRIER_FIELDS), ("Catch", CATCHER_FIELDS)):
+        for index, item in enumerate(state.get(field_name) or []):
+            if isinstance(item, dict):
+                findings += [Finding(name, "state-fields", f"{field_name}[{index}] has no field {key!r}"
+                                     + _suggest_field(key, fields)) for key in item if key not in fields]
+    return findings
+
+
+def _suggest_field(key: str, allowed: Iterable[str]) -> str:
+    close = difflib.get_close_matches(key, sorted(allowed), n=1, cutoff=0.75)
+    return f"; did you mean {close[0]!r}?" if close else f" (it may have: {', '.join(sorted(allowed))})"
+
+
 def _structure(machine: Any, owner: str | None) -> list[Finding]:
     where = f"in {owner}: " if owner else ""
     if not isinstance(machine, dict):

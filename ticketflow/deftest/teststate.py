@@ -46,8 +46,10 @@ def run_teststate(definition_text: str, scenarios: list[Scenario], client: Any =
     try:
         client = client or session.client("stepfunctions")
         account = session.client("sts").get_caller_identity()["Account"]
-    except (ClientError, BotoCoreError) as err:
+    except ClientError as err:
         raise TestStateUnavailable(f"AWS refused the credentials: {err}") from err
+    except BotoCoreError as err:  # no network, an unknown region, an endpoint that cannot be reached
+        raise TestStateUnavailable(f"could not reach AWS: {err}") from err
     try:
         return _run(client, session, account, definition_text, scenarios)
     except ClientError as err:
