@@ -344,6 +344,10 @@ def _quarantine_share(run_report: dict[str, Any], exp: Expectation) -> dict[str,
         summary += ", every row"
     if main:
         summary += f"; main reasons: {main}"
+    superseded = sum(int(n) for r, n in (run_report.get("quarantined_by_reason") or {}).items()
+                     if r in NOT_A_BAD_ROW)
+    if superseded:  # the run report's rows_quarantined counts them: say why the two numbers differ
+        summary += f"; {superseded:,} superseded duplicate(s) not counted"
     return {
         "name": name, "expectation": "run_report_quarantine_share", "contract_type": "quarantine_share",
         "column": None, "severity": exp.severity, "success": ok,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -90,6 +91,9 @@ def test_misspelt_error_names_in_mocks_and_expectations_are_errors(tmp_path, cap
     assert code == 2
     assert ("throws 'Lambda.ServiceExeption': not an error this integration can raise; did you mean "
             "'Lambda.ServiceException'?") in err
+    # One problem per misspelt name, with the calls that throw it (not one line per call).
+    assert "MockedResponses.ServiceErrorThreeTimesThenPasses calls 0-2 (TestCases." in err
+    assert len(set(re.findall(r"calls 0-2 \(TestCases\.(\w+)\.", err))) == err.count("calls 0-2")
     assert ("DataQualityErrorAtValidate: Expectations.Error 'DataQualtyError': neither a mocked response of this "
             "test case nor Step Functions raises it; did you mean 'DataQualityError'?") in err
 

@@ -413,3 +413,14 @@ def load_contract_with_share(share: float):
                                  f"{{type: quarantine_share, max_share: {share}, severity: error}}")
     assert text != CONTRACT_TEXT
     return parse_contract(text)
+
+
+def test_the_quarantine_share_says_why_it_counts_fewer_rows_than_the_run_report():
+    from ticketcore.contract import Expectation
+    from ticketcore.validation import _quarantine_share
+
+    report = {"rows_read": 300, "rows_quarantined": 9,
+              "quarantined_by_reason": {"duplicate_superseded": 2, "missing_required:ticket_id": 7}}
+    result = _quarantine_share(report, Expectation("quarantine_share", "error", None, {"max_share": 0.5}))
+    assert result["summary"] == (f"{SHARE_NAME}: 7 of 300 rows read quarantined (2.3%); main reasons: "
+                                 "missing_required:ticket_id 7; 2 superseded duplicate(s) not counted")

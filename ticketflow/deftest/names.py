@@ -65,10 +65,11 @@ def scenario_problems(scenarios: list[Scenario], definition: dict[str, Any], mac
                                 "a service, so there is nothing to mock")
                 continue
             integration = rules._integration(states[state])
+            calls_by_error: dict[str, list[int]] = {}
             for number, attempt in enumerate(attempts):
-                if not attempt.throws:
-                    continue
-                error = str(attempt.error)
+                if attempt.throws:
+                    calls_by_error.setdefault(str(attempt.error), []).append(number)
+            for error, numbers in calls_by_error.items():  # one problem per error name, with its calls
                 thrown.add(error)
                 problem = rules._error_problem(error, integration, prefixes)
                 if problem is None and "." not in error and error not in known_function_errors:
@@ -77,7 +78,8 @@ def scenario_problems(scenarios: list[Scenario], definition: dict[str, Any], mac
                     hint = suggest(error, known_function_errors, cutoff=0.8)
                     problem = f"no function raises {error!r}{hint}" if hint else None
                 if problem:
-                    problems.append(f"{file}: MockedResponses.{scenario.mock_names[state]} call {number} "
+                    calls = f"call {numbers[0]}" if len(numbers) == 1 else f"calls {_ranges(numbers)}"
+                    problems.append(f"{file}: MockedResponses.{scenario.mock_names[state]} {calls} "
                                     f"(TestCases.{scenario.case}.{state}) throws {error!r}: {problem}")
         expect = scenario.expect
         for key in _STATE_KEYS:
@@ -97,3 +99,14 @@ def scenario_problems(scenarios: list[Scenario], definition: dict[str, Any], mac
             problems.append(f"{place}: Expectations.Error {expected_error!r}: neither a mocked response of this "
                             "test case nor Step Functions raises it" + suggest(expected_error, possible))
     return problems
+
+
+def _ranges(numbers: list[int]) -> str:
+    """[0, 1, 2, 5] -> "0-2, 5"."""
+    spans: list[list[int]] = []
+    for n in numbers:
+        if spans and n == spans[-1][1] + 1:
+            spans[-1][1] = n
+        else:
+            spans.append([n, n])
+    return ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in spans)
