@@ -42,10 +42,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "states:TestState; fails, saying why, without them)",
     )
     parser.add_argument("--strict", action="store_true",
-                        help="a skip (no scenario, scenarios not run) fails the run instead of being reported")
+                        help="a skip (scenarios not run, an expectation TestState cannot check) fails the run "
+                        "instead of being reported")
     parser.add_argument("--min-coverage", type=float, metavar="PERCENT",
                         help="fail when the scenarios cover less than PERCENT of the states, transitions, "
-                        "retriers or error outcomes (each)")
+                        "retriers, retriers exhausted or error outcomes (each)")
     parser.add_argument("--json", action="store_true", help="print the whole result as JSON instead of tables")
     parser.add_argument("--record", type=Path, metavar="FILE",
                         help="write what the local interpreter did in each scenario, state by state (JSON), e.g. to "

@@ -33,7 +33,8 @@ from ticketcore.storage import LocalStorage
 from ticketflow.console import views
 from ticketflow.console.graph import state_machine_dot
 from ticketflow.console.worker import ActionRefused, ConsoleWorker
-from ticketflow.local.history import summarize_history
+from ticketflow.local.history import resume_state, summarize_history
+from ticketflow.local.runtime import LOCAL_BUCKET
 from ticketflow.ops.executions import ExecutionFilter, ExecutionNotFound, LocalExecutionStore, run_file_keys
 from ticketflow.ops.render import (
     ENDED_BADLY,
@@ -45,6 +46,7 @@ from ticketflow.ops.render import (
     fmt_time,
     redrive_points,
 )
+from ticketflow.ops.reprocess import refusal as reprocess_refusal
 
 STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 LIST_LIMIT = 200
@@ -79,7 +81,7 @@ def create_app(home: Path, worker: ConsoleWorker | None, definition: dict[str, A
     CSRFProtect(app)
     home = home.resolve()
     store = LocalExecutionStore(home)
-    storage = LocalStorage(home, _local_bucket())
+    storage = LocalStorage(home, LOCAL_BUCKET)
 
     def inside_home(path: Path) -> Path:
         resolved = path.resolve()
@@ -168,7 +170,7 @@ def create_app(home: Path, worker: ConsoleWorker | None, definition: dict[str, A
         row = execution_row(desc, events)
         busy = worker.busy(name) if worker else False
         refusal = views.redrive_refusal(desc, events, runs)
-        reprocess_refusal = _reprocess_refusal(desc)
+        cannot_reprocess = reprocess_refusal(desc)
         advice = remedy(row.error, row.cause) if row.status in ENDED_BADLY else None
         files = {label: path for label, path in run_files(desc).items() if path.exists()}
         return {
@@ -178,7 +180,7 @@ def create_app(home: Path, worker: ConsoleWorker | None, definition: dict[str, A
             "bars": views.timeline(runs, row.start, row.stop),
             "events": event_rows(events),
             "cause": cause_text(row.cause) if row.cause else None,
-            "advice": advice, "redrive_refusal": refusal, "reprocess_refusal": reprocess_refusal,
+            "advice": advice, "redrive_refusal": refusal, "reprocess_refusal": cannot_reprocess,
             "files": files, "pretty": views.pretty_json,
             # The state it ended in, only while it is ended badly (a redrive that succeeded has none).
             "failed": failed_run(runs) if row.status in ENDED_BADLY else None,
@@ -222,10 +224,13 @@ def create_app(home: Path, worker: ConsoleWorker | None, definition: dict[str, A
     @app.route("/executions/<name>/redrive", methods=["GET", "POST"])
     def redrive(name: str) -> Any:
         desc, events = execution(name)
-        refusal = views.redrive_refusal(desc, events, summarize_history(events))
+        runs = summarize_history(events)
+        refusal = views.redrive_refusal(desc, events, runs)
         if request.method == "GET":
-            return render_template("confirm.html", desc=desc, action="redrive", refusal=refusal,
-                                   what=_redrive_words(events))
+            resumed = resume_state(runs)
+            what = (f"resume at {resumed.name}, with the input it had; the states before it are not run again"
+                    if resumed else None)
+            return render_template("confirm.html", desc=desc, action="redrive", refusal=refusal, what=what)
         if refusal:
             flash(f"cannot redrive {name}: {refusal}", "error")
         else:
@@ -239,7 +244,7 @@ def create_app(home: Path, worker: ConsoleWorker | None, definition: dict[str, A
     @app.route("/executions/<name>/reprocess", methods=["GET", "POST"])
     def reprocess(name: str) -> Any:
         desc, _ = execution(name)
-        refusal = _reprocess_refusal(desc)
+        refusal = reprocess_refusal(desc)
         if request.method == "GET":
             return render_template("confirm.html", desc=desc, action="reprocess", refusal=refusal, what=None)
         if refusal:
@@ -315,12 +320,6 @@ def create_app(home: Path, worker: ConsoleWorker | None, definition: dict[str, A
     return app
 
 
-def _local_bucket() -> str:
-    from ticketflow.local.runtime import LOCAL_BUCKET
-
-    return LOCAL_BUCKET
-
-
 def _need(worker: ConsoleWorker | None) -> ConsoleWorker:
     if worker is None:
         raise ActionRefused("this console runs no runtime (started with --read-only)")
@@ -346,15 +345,3 @@ def _contract_shown(worker: ConsoleWorker | None) -> str:
 
     contract = (worker.contract if worker else None) or DEFAULT_CONTRACT_PATH
     return str(Path(contract).resolve())
-
-
-def _reprocess_refusal(desc: dict[str, Any]) -> str | None:
-    from ticketflow.ops.reprocess import refusal
-
-    return refusal(desc)
-
-
-def _redrive_words(events: list[dict[str, Any]]) -> str | None:
-    runs = summarize_history(events)
-    failed = next((r for r in reversed(runs) if r.status != "SUCCEEDED"), None)
-    return f"resume at {failed.name}, with the input it had; the states before it are not run again" if failed else None

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ticketflow.local.history import StateRun
+from ticketflow.local.history import StateRun, resume_state
 from ticketflow.ops.render import ENDED_BADLY, fmt_duration, fmt_time
 
 # RedriveExecution's limits (Step Functions developer guide, "Redriving executions"): an execution that
@@ -39,7 +39,7 @@ def redrive_refusal(desc: dict[str, Any], events: list[dict[str, Any]], runs: li
         return f"it ended more than 14 days ago ({fmt_time(stop)} UTC): Step Functions no longer redrives it"
     if len(events) >= REDRIVE_MAX_EVENTS:
         return f"its history has {len(events):,} events: a redriven execution must stay under 25,000"
-    if not any(run.status != "SUCCEEDED" for run in runs):
+    if resume_state(runs) is None:
         return "no state failed: there is nothing to resume"
     return None
 

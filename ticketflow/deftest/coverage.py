@@ -17,7 +17,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
-from ticketflow.deftest.scenarios import Result, _matches
+from ticketflow.deftest.scenarios import Result, retry_decisions
 from ticketflow.local.asl import END, START, transitions
 
 KINDS = ("states", "transitions", "retriers", "retriers exhausted", "error outcomes")
@@ -48,22 +48,6 @@ class Coverage:
 def transition_name(source: str, target: str, kind: str) -> str:
     ends = {START: "(start)", END: "(end)"}
     return f"{ends.get(source, source)} -> {ends.get(target, target)}" + (" (catch)" if kind == "catch" else "")
-
-
-def retriers_that_retried(retriers: list[dict[str, Any]], errors: list[str | None]) -> tuple[list[int], int | None]:
-    """(index of the retrier that decided each retry after this sequence of failed attempts, in order; the
-    index of the retrier whose MaxAttempts was used up when the retries stopped, or None)."""
-    counts = [0] * len(retriers)
-    decided: list[int] = []
-    for error in errors:
-        index = next((i for i, r in enumerate(retriers) if _matches(r.get("ErrorEquals", []), error)), None)
-        if index is None:
-            return decided, None
-        if counts[index] >= retriers[index].get("MaxAttempts", 3):
-            return decided, index
-        counts[index] += 1
-        decided.append(index)
-    return decided, None
 
 
 def measure(definition: dict[str, Any], results: list[Result]) -> Coverage:
@@ -98,8 +82,8 @@ def measure(definition: dict[str, Any], results: list[Result]) -> Coverage:
                     covered["transitions"].add(transition_name(a, b, kind))
         for run in runs:
             retriers = (states.get(run.name) or {}).get("Retry") or []
-            decided, exhausted = retriers_that_retried(retriers, [error for error, _ in run.failures])
-            for index in decided:
+            decided, exhausted = retry_decisions(retriers, [error for error, _ in run.failures])
+            for index, _ in decided:
                 covered["retriers"].add(f"{run.name} Retry[{index}] "
                                         f"({', '.join(retriers[index].get('ErrorEquals', []))})")
             if exhausted is not None:

@@ -20,7 +20,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ticketflow.deftest.rules import Finding
+from ticketflow.deftest.rules import Finding, service_model
 
 RULE = "data-flow"
 
@@ -109,16 +109,12 @@ def from_value(value: Any) -> Any:
 def service_result(resource: str) -> Any:
     """The task result of an optimized integration, from botocore's model: Glue's GetJobRun JobRun for
     glue:startJobRun.sync (what the run ends as), SNS's PublishResponse; ANY for anything else."""
-    import botocore.session
-
-    session = botocore.session.get_session()
     if resource.startswith("arn:aws:states:::glue:startJobRun.sync"):
-        return from_botocore(session.get_service_model("glue").operation_model("GetJobRun").output_shape
-                             .members["JobRun"])
+        return from_botocore(service_model("glue").operation_model("GetJobRun").output_shape.members["JobRun"])
     if resource.startswith("arn:aws:states:::glue:startJobRun"):
-        return from_botocore(session.get_service_model("glue").operation_model("StartJobRun").output_shape)
+        return from_botocore(service_model("glue").operation_model("StartJobRun").output_shape)
     if resource.startswith("arn:aws:states:::sns:publish"):
-        return from_botocore(session.get_service_model("sns").operation_model("Publish").output_shape)
+        return from_botocore(service_model("sns").operation_model("Publish").output_shape)
     return ANY
 
 
@@ -337,10 +333,7 @@ def project_flow(definition: dict[str, Any]) -> Flow:
 
 def service_invoke_result(payload: Any) -> Any:
     """lambda:invoke's task result: the Invoke response with the function's return value as `Payload`."""
-    import botocore.session
-
-    response = from_botocore(botocore.session.get_session().get_service_model("lambda")
-                             .operation_model("Invoke").output_shape)
+    response = from_botocore(service_model("lambda").operation_model("Invoke").output_shape)
     response.fields["Payload"] = payload
     return response
 

@@ -9,6 +9,7 @@ JSONPath only, and every error name in a Retry/Catch is one the Task's integrati
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -496,12 +497,19 @@ def _strings(value: Any) -> Iterator[str]:
 
 
 @cache
-def known_errors(integration: str) -> frozenset[str]:
-    """The `<Prefix>.<Code>` names an integration surfaces, from botocore's model of its operations."""
+@functools.lru_cache
+def service_model(service: str) -> Any:
+    """botocore's model of an AWS service (loaded once per process: the rules and the data-flow walk ask for
+    the same few)."""
     import botocore.session
 
+    return botocore.session.get_session().get_service_model(service)
+
+
+def known_errors(integration: str) -> frozenset[str]:
+    """The `<Prefix>.<Code>` names an integration surfaces, from botocore's model of its operations."""
     prefix, operations, extra = INTEGRATIONS[integration]
-    model = botocore.session.get_session().get_service_model(integration)
+    model = service_model(integration)
     codes = set(extra)
     for operation in operations:
         for shape in model.operation_model(operation).error_shapes:

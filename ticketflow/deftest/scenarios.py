@@ -632,24 +632,35 @@ def check_waits_against_definition(
     return problems
 
 
-def expected_retry_delays(
-    retriers: list[dict[str, Any]], errors: list[str | None]
-) -> list[tuple[float, bool]]:
-    """(base delay, FULL jitter?) of each retry the Retry field makes for this sequence of errors."""
+def retry_decisions(retriers: list[dict[str, Any]], errors: list[str | None]
+                    ) -> tuple[list[tuple[int, int]], int | None]:
+    """What the Retry field decides after this sequence of failed attempts: (retrier index, that retrier's
+    retry number from 0) for each retry, in order; and the index of the retrier whose MaxAttempts was used up
+    when the retries stopped (None: an error no retrier matches stopped them, or they did not stop)."""
     counts = [0] * len(retriers)
-    delays = []
+    decided: list[tuple[int, int]] = []
     for error in errors:
         index = next(
             (i for i, retrier in enumerate(retriers) if _matches(retrier.get("ErrorEquals", []), error)), None
         )
         if index is None:
-            break
-        retrier = retriers[index]
-        if counts[index] >= retrier.get("MaxAttempts", 3):
-            break
-        base = retrier.get("IntervalSeconds", 1) * retrier.get("BackoffRate", 2.0) ** counts[index]
-        base = min(base, retrier.get("MaxDelaySeconds", math.inf))
+            return decided, None
+        if counts[index] >= retriers[index].get("MaxAttempts", 3):
+            return decided, index
+        decided.append((index, counts[index]))
         counts[index] += 1
+    return decided, None
+
+
+def expected_retry_delays(
+    retriers: list[dict[str, Any]], errors: list[str | None]
+) -> list[tuple[float, bool]]:
+    """(base delay, FULL jitter?) of each retry the Retry field makes for this sequence of errors."""
+    delays = []
+    for index, number in retry_decisions(retriers, errors)[0]:
+        retrier = retriers[index]
+        base = retrier.get("IntervalSeconds", 1) * retrier.get("BackoffRate", 2.0) ** number
+        base = min(base, retrier.get("MaxDelaySeconds", math.inf))
         delays.append((float(base), retrier.get("JitterStrategy", "NONE") == "FULL"))
     return delays
 

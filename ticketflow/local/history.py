@@ -135,3 +135,8 @@ def summarize_history(events: list[dict[str, Any]]) -> list[StateRun]:
                 run.last_attempt_failed = False
         by_event[event["id"]] = run
     return runs
+
+
+def resume_state(runs: list[StateRun]) -> StateRun | None:
+    """The visit a redrive resumes at: the last one that did not succeed (None: nothing to resume)."""
+    return next((run for run in reversed(runs) if run.status != "SUCCEEDED"), None)

@@ -587,7 +587,7 @@ class LocalRuntime:
         timeouts start afresh; same execution name (so the same run id and staging); redrive count + 1.
 
         The interpreter runs a copy of the same definition whose StartAt is that state."""
-        from ticketflow.local.history import summarize_history
+        from ticketflow.local.history import resume_state, summarize_history
 
         assert self.engine is not None
         path = self._record_path(name)
@@ -600,7 +600,7 @@ class LocalRuntime:
                 f"execution {name} is {status}: only FAILED, TIMED_OUT or ABORTED executions can be redriven"
             )
         runs = summarize_history(record["history"])
-        failed = next((r for r in reversed(runs) if r.status != "SUCCEEDED"), None)
+        failed = resume_state(runs)
         if failed is None:
             raise RedriveRefused(f"execution {name} has no failed state to resume from")
         # Names are unique per state machine, and the redrive keeps the name: one copy per redrive.
