@@ -36,8 +36,12 @@ def main() -> int:
     sections = ["# Benchmark results", "", machine(), ""]
     if args.quick:
         sections.append(transform_bench.run_bench((10_000,), repeats=1))
+        sections.append(transform_bench.run_split_bench(10_000, repeats=1))
+        sections.append(transform_bench.run_scale_envelope(10_000, cores=(1, 2)))
     else:
         sections.append(transform_bench.run_bench((100_000, 1_000_000)))
+        sections.append(transform_bench.run_split_bench(1_000_000))
+        sections.append(transform_bench.run_scale_envelope(1_000_000))
     sections.append("## Validation (great-expectations) of a staged output\n")
     sections.append(validation_bench.run_bench(10_000 if args.quick else 1_000_000))
     sections.append(pipeline_bench.run_bench(10_000, None if args.quick else 1_000_000))

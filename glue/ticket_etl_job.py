@@ -3,7 +3,8 @@ quarantined rows as CSV, and a run report. Runs unchanged on local PySpark (no `
 
 Arguments (Glue style, `--name value`): --source, --staging, --quarantine, --reports, --run_id,
 optional --source_key, --inspection (URI of the inspect step's JSON, whose dialect is used), --dialect (that
-dialect as JSON, for runs without an inspect step), --contract (path of the contract YAML).
+dialect as JSON, for runs without an inspect step), --contract (path of the contract YAML), --csv_parse
+(`auto`, the default: split by lines when the file allows it; `multi_line`: always read whole).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pyspark.sql import functions as F
 
 from ticketcore import spark_transform as tx
 from ticketcore.contract import Contract, HeaderMapping, SchemaError, load_contract, map_headers
-from ticketcore.dialect import HEAD_BYTES, Dialect, detect_dialect, scan_stream
+from ticketcore.dialect import HEAD_BYTES, Dialect, ParsePlan, csv_parse_plan, detect_dialect, scan_stream
 from ticketcore.layout import QUARANTINE_FILE, source_name
 from ticketcore.source import GZIP, EncodingCheck, compression_of, gunzip, text_head, text_name, transcode, unzip_member
 from ticketcore.timeformats import choose_format
@@ -37,7 +38,7 @@ T = TypeVar("T")
 SCAN_PIECE = 16 * 1024 * 1024  # bytes of the source held at a time by the quote scan
 S3_SCHEMES = ("s3", "s3a", "s3n")
 ARGUMENTS = ("source", "staging", "quarantine", "reports", "run_id")
-OPTIONAL_ARGUMENTS = ("source_key", "inspection", "dialect", "contract")
+OPTIONAL_ARGUMENTS = ("source_key", "inspection", "dialect", "contract", "csv_parse")
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class JobArgs:
     inspection: str | None = None
     dialect: str | None = None
     contract: str | None = None
+    csv_parse: str | None = None
 
 
 def parse_args(argv: list[str]) -> JobArgs:
@@ -381,15 +383,21 @@ def configure(spark: SparkSession) -> None:
     spark.conf.set("spark.sql.codegen.maxFields", "400")
 
 
-def read_source(spark: SparkSession, uri: str, dialect: Dialect, mapping: HeaderMapping) -> DataFrame:
+def read_source(spark: SparkSession, uri: str, dialect: Dialect, mapping: HeaderMapping,
+                multi_line: bool = True) -> DataFrame:
     """The CSV as the dialect describes it: every mapped column a raw string, ragged records in the corrupt
     column, trailing delimiters' fields and the carriage return ending a mixed file's records already taken off.
     Read without a header: the header (and a `sep=` line before it) are the first `dialect.skip_records`
-    records, which `tx.with_record_index` drops, so a preamble never becomes the header."""
+    records, which `tx.with_record_index` drops, so a preamble never becomes the header.
+
+    `multi_line` False reads the file split by lines (see `csv_parse_plan`): "\n" ends every line, and the
+    "\r" of a "\r\n" is taken off as for a mixed file (Hadoop's default line reader would also end a line at
+    a lone "\r", which the whole-file reader keeps as data)."""
+    by_lf = dialect.line_terminator == "mixed" or (not multi_line and dialect.line_terminator == "\r\n")
     raw = (
         spark.read.options(
             header=False,
-            multiLine=True,
+            multiLine=multi_line,
             escape='"',
             sep=dialect.delimiter,
             encoding=SPARK_ENCODING.get(dialect.encoding, dialect.encoding),
@@ -399,16 +407,52 @@ def read_source(spark: SparkSession, uri: str, dialect: Dialect, mapping: Header
             ignoreLeadingWhiteSpace=False,
             ignoreTrailingWhiteSpace=False,
             # Without it the reader takes the first line's ending as the only one: "\n" ends every record.
-            **({"lineSep": "\n"} if dialect.line_terminator == "mixed" else {}),
+            **({"lineSep": "\n"} if by_lf or not multi_line else {}),
         )
         .schema(tx.source_schema(mapping, dialect.extra_fields))
         .csv(uri)
     )
-    if dialect.line_terminator == "mixed":
+    if by_lf:
         raw = tx.strip_record_cr(raw)
     if dialect.extra_fields:
         raw = tx.drop_trailing_field(raw, dialect.delimiter)
     return raw
+
+
+@dataclass(frozen=True)
+class ParsedCsv:
+    """The parsed file in the columnar cache (`base`), the evidence pass over it, and how it was read."""
+
+    base: DataFrame
+    evidence: dict[str, Any]
+    timestamp_columns: list[str]
+    multi_line: bool
+    parse_tasks: int  # Spark tasks that parsed the file: 1 for a multi-line reading, one per block when split
+    in_file_order: bool  # the record index follows file order (always for a multi-line reading)
+
+
+def parse_csv(spark: SparkSession, uri: str, dialect: Dialect, mapping: HeaderMapping, contract: Contract,
+              multi_line: bool, source_bytes: int) -> ParsedCsv:
+    """Read, number and clean the records into the columnar cache, and run the evidence pass (row count and
+    timestamp shapes) over it: the first Spark action of the job."""
+    raw = read_source(spark, uri, dialect, mapping, multi_line)
+    indexed = tx.with_record_index(raw, dialect.skip_records, split=not multi_line)
+    if multi_line:
+        # One task parses a multi-line file and numbers its records in file order. A big file's rows are then
+        # spread over the cores (by record number, so no sort is needed) for the typing, dedupe and write; a
+        # small one stays whole, since the shuffle would cost more than it saves. A split reading is spread
+        # already: one partition per block of the file.
+        spread = tx.spread_partitions(source_bytes, spark.sparkContext.defaultParallelism)
+        if spread > 1:
+            indexed = indexed.repartition(spread, tx.RECORD)
+    # Parsed once, into the columnar cache; every later pass reads only the cached columns it needs.
+    base = tx.blank_missing(indexed, contract).persist()
+    ts_cols = [c.name for c in contract.columns_of_type("timestamp") if tx.value(c.name) in base.columns]
+    evidence = tx.timestamp_evidence(base, [tx.value(c) for c in ts_cols], split_order=not multi_line)
+    if multi_line:
+        return ParsedCsv(base, evidence, ts_cols, True, 1, True)
+    blocks = json.loads(evidence.get(tx.SPLITS) or "[]")
+    return ParsedCsv(base, evidence, ts_cols, False, len(blocks), tx.splits_in_file_order(blocks))
 
 
 def distinct_examples(observed: str | None) -> list[dict[str, Any]]:
@@ -450,31 +494,32 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
     prepared = prepare_source(spark, args.source, args.staging, source_name(source_key), dialect)
     dialect, source_uri = prepared.dialect, prepared.uri
     lap("prepare_source")
-    # Inspect scans only the head for a quote left open: the whole object is scanned here, in a thread while
-    # Spark parses the file (one task: a multi-line CSV is not splittable).
+    # Inspect scans only the head: the whole object is scanned here, in a thread while Spark parses the file,
+    # for a quote left open, blank lines, and a quoted line break, which decides how Spark may read the file.
     quote_scan = in_background(scan_stream, read_pieces(spark, source_uri), dialect.encoding, dialect.delimiter)
-
-    raw = read_source(spark, source_uri, dialect, mapping)
-    # A multi-line CSV file is not splittable: one task parses it and numbers its records in file order. A
-    # big file's rows are then spread over the cores (by record number, so no sort is needed) for the typing,
-    # dedupe and write; a small one stays whole, since the shuffle would cost more than it saves.
-    indexed = tx.with_record_index(raw, dialect.skip_records)
-    spread = tx.spread_partitions(file_size(spark, source_uri), spark.sparkContext.defaultParallelism)
-    if spread > 1:
-        indexed = indexed.repartition(spread, tx.RECORD)
-    # Parsed once, into the columnar cache; every later pass reads only the cached columns it needs.
-    base = tx.blank_missing(indexed, contract).persist()
-
-    ts_cols = [c.name for c in contract.columns_of_type("timestamp") if tx.value(c.name) in base.columns]
-    evidence = tx.timestamp_evidence(base, [tx.value(c) for c in ts_cols])
-    rows_read = int(evidence.get("__rows") or 0)
-    formats = {
-        c: choose_format(c, tx.evidence_from_row(evidence, tx.value(c)), contract.timestamps) for c in ts_cols
-    }
+    source_bytes = file_size(spark, source_uri)
+    # Split by lines when the head shows no quoted line break: provisional until the scan has seen every byte.
+    plan = csv_parse_plan(dialect, None, args.csv_parse)
+    parsed = parse_csv(spark, source_uri, dialect, mapping, contract, plan.multi_line, source_bytes)
     lap("read_and_infer")
     whole_file = quote_scan.result()
     open_quote_line = whole_file.open_quote_line
     lap("quote_scan")
+    read_twice = False
+    if not plan.multi_line:
+        plan = csv_parse_plan(dialect, whole_file, args.csv_parse)
+        if not plan.multi_line and not parsed.in_file_order:  # never seen; the line numbers depend on it
+            plan = ParsePlan(True, "Spark's blocks of the file were not in file order: read whole instead")
+        if plan.multi_line:  # the split reading is dropped, and the file read again, whole
+            parsed.base.unpersist()
+            parsed = parse_csv(spark, source_uri, dialect, mapping, contract, True, source_bytes)
+            read_twice = True
+            lap("read_again_whole")
+    base, evidence, ts_cols = parsed.base, parsed.evidence, parsed.timestamp_columns
+    rows_read = int(evidence.get("__rows") or 0)
+    formats = {
+        c: choose_format(c, tx.evidence_from_row(evidence, tx.value(c)), contract.timestamps) for c in ts_cols
+    }
 
     typed, info = tx.type_columns(base, contract, mapping, formats)
     # Line numbers and the dedupe need the whole file: they are computed on a narrow frame (Spark prunes the
@@ -585,6 +630,9 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
         "dialect": dialect.to_dict(),
         # Compression, the encoding of the whole file, and the lines whose stray bytes were decoded by fallback.
         "source_text": prepared.report,
+        # How Spark read the CSV: split by lines (every core, every Glue worker) or whole (multiLine, one task),
+        # and why; `read_twice`: a split reading the whole-file scan overruled (a quoted line break past the head).
+        "csv_parse": {**plan.to_dict(), "parse_tasks": parsed.parse_tasks, "read_twice": read_twice},
         "rows_read": rows_read,
         "rows_valid": rows_valid,
         "rows_quarantined": rows_quarantined,

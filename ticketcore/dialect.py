@@ -55,6 +55,9 @@ class Dialect:
     # Records the CSV reader returns before the first data record (a `sep=` line, then the header itself;
     # blank lines are skipped by the reader and do not count).
     skip_records: int = 1
+    # A quoted value in the head holds a line break: records span lines, so Spark must read the file whole
+    # (multiLine). False says nothing about the rest of the file: the Glue job's whole-file scan decides.
+    quoted_line_breaks: bool = False
 
     @property
     def extra_fields(self) -> int:
@@ -181,6 +184,16 @@ class Scan:
     # Blank lines outside quoted values (empty or a lone "\r"), 1-based: the CSV readers skip them, so the job
     # adds them back to compute the physical line each record starts on.
     blank_lines: tuple[int, ...] = ()
+    # The first line on which a quoted value holding a line break ("\n" or "\r") opens; None when no quoted
+    # value holds one, so every record is one line and Spark may split the file by lines (`csv_parse_plan`).
+    quoted_break_line: int | None = None
+    # The first line (after the first) of only spaces, tabs and other control characters, not blank: Spark's line
+    # reader skips it, the whole-file reader reads it as a record, so such a file is read whole. Lines inside
+    # quoted values count too (they only matter when no quoted value holds a line break).
+    whitespace_line: int | None = None
+    # The first blank line that is a lone "\r": blank to the reader of a "\r\n" file, a record of one "\r" to the
+    # whole-file reader of a "\n" file (which Spark's line reader would skip).
+    cr_line: int | None = None
 
 
 # The rest of a quoted value after its opening quote: `""` is a quote inside it; up to the closing quote or the
@@ -212,6 +225,16 @@ def _blank_line_starts(text: str) -> list[int]:
     return sorted(starts)
 
 
+# A line of whitespace only, not blank (a lone "\r" is blank), found from the newline before it: a search that
+# starts with a literal is fast; one anchored at every line start (`(?m)^`) cost ten times more.
+_WHITESPACE_LINE = re.compile(r"\n(?!\r\n)[\x00-\x09\x0b-\x20]+(?=\n)")
+_WHITESPACE_ONLY = re.compile(r"[\x00-\x09\x0b-\x20]*")
+
+
+def _holds_break(text: str, start: int, end: int) -> bool:
+    return text.find("\n", start, end) >= 0 or text.find("\r", start, end) >= 0
+
+
 class QuoteScanner:
     """`scan`, resumable: feed the text in pieces, in order (a whole object, streamed, in constant memory), then
     `result()` is what `scan` of the whole text gives. Regular expressions jump from quoted value to quoted value
@@ -229,6 +252,10 @@ class QuoteScanner:
         self._last = "\n"  # the last character fed; nothing fed yet is the start of a field
         self._blank: list[int] = []
         self._pending_cr = False  # the line the last piece ended in holds only "\r" so far (outside quotes)
+        self._break_line: int | None = None  # where the first quoted value holding a line break opens
+        self._whitespace_line: int | None = None
+        self._cr_line: int | None = None
+        self._ws_carry = ""  # the last piece's last "\n" and the whitespace after it (a line still open)
 
     def feed(self, text: str) -> None:
         if not text:
@@ -245,6 +272,8 @@ class QuoteScanner:
             pos = match.end() if match else pos  # it always matches, maybe nothing
             inside_nl, inside_crlf = text.count("\n", 0, pos), text.count("\r\n", 0, pos)
             quoted.append((0, pos))
+            if self._break_line is None and _holds_break(text, 0, pos):
+                self._break_line = self._open_line
             if pos < n:  # its closing quote
                 self._closed_line = self._open_line if pos + 1 == n else None
                 self._open_line, pos = None, pos + 1
@@ -259,21 +288,37 @@ class QuoteScanner:
                     quoted.append((start, end))
                 inside_nl += text.count("\n", start, end)
                 inside_crlf += text.count("\r\n", start, end)
+                if self._break_line is None and _holds_break(text, start, end):
+                    self._break_line = self._line + text.count("\n", 0, start)
                 if m.group(1) is None:  # runs to the end of the piece: the last match
                     self._open_line = self._line + text.count("\n", 0, start)
                 elif end == n:
                     self._closed_line = self._line + text.count("\n", 0, start)
         if self._pending_cr and text[0] == "\n":
             self._blank.append(self._line)  # a blank "\r\n" line cut between two pieces
+            self._cr_line = self._line if self._cr_line is None else self._cr_line
         self._find_blank_lines(text, blank_starts, quoted, at_line_start)
         self._pending_cr = self._open_line is None and text.endswith("\r") and (
             text.endswith("\n\r") or (len(text) == 1 and at_line_start)
         )
+        if self._whitespace_line is None:
+            self._find_whitespace_line(text)
         lines = text.count("\n")
         self._nl += lines - inside_nl
         self._crlf += text.count("\r\n") - inside_crlf
         self._line += lines
         self._last = text[-1]
+
+    def _find_whitespace_line(self, text: str) -> None:
+        joined = self._ws_carry + text
+        first = self._line - (1 if self._ws_carry else 0)  # the line `joined` starts on
+        m = _WHITESPACE_LINE.search(joined)
+        if m:
+            self._whitespace_line = first + joined.count("\n", 0, m.start()) + 1
+            return
+        last = joined.rfind("\n")
+        tail = joined[last:] if last >= 0 else (joined if self._ws_carry else "")
+        self._ws_carry = tail if tail and _WHITESPACE_ONLY.fullmatch(tail, 1) else ""
 
     def _find_blank_lines(self, text: str, starts: list[int], quoted: list[tuple[int, int]],
                           at_line_start: bool) -> None:
@@ -290,9 +335,12 @@ class QuoteScanner:
             line += text.count("\n", counted, b)
             counted = b
             self._blank.append(line)
+            if self._cr_line is None and text.startswith("\r", b):
+                self._cr_line = line
 
     def result(self) -> Scan:
-        return Scan(self._crlf, self._nl - self._crlf, self._open_line, tuple(self._blank))
+        return Scan(self._crlf, self._nl - self._crlf, self._open_line, tuple(self._blank), self._break_line,
+                    self._whitespace_line, self._cr_line)
 
 
 def scan(text: str, delimiter: str) -> Scan:
@@ -390,4 +438,57 @@ def detect_dialect(head: bytes) -> Dialect:
     terminator = "\r\n" if crlf and not lf else ("\n" if not crlf else "mixed")
     return Dialect(encoding=encoding, bom=bom, delimiter=delimiter, headers=headers, line_terminator=terminator,
                    trailing_delimiter=trailing > 0, trailing_fields=trailing, preamble_lines=preamble,
-                   header_lines=header_lines, skip_records=pre_records + 1)
+                   header_lines=header_lines, skip_records=pre_records + 1,
+                   quoted_line_breaks=found.quoted_break_line is not None)
+
+
+MULTI_LINE = "multi_line"  # a forced reading (`--csv_parse multi_line`): the whole file in one task
+
+
+@dataclass(frozen=True)
+class ParsePlan:
+    """How Spark reads the CSV: `multi_line` True is Spark's `multiLine` reading (one task parses the whole
+    file, since a record may run over lines); False reads it split by lines (one task per block of the file,
+    over every core locally and every worker on Glue). `reason` says why, for the run report (line numbers and
+    counts only, never a value)."""
+
+    multi_line: bool
+    reason: str
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def csv_parse_plan(dialect: Dialect, whole_file: Scan | None = None, forced: str | None = None) -> ParsePlan:
+    """Whether the file can be read split by lines, with the same records, lines and quarantine as a whole-file
+    (multiLine) reading: only when no quoted value holds a line break ("\\n" or "\\r": each line is then one
+    record) and none is left open. `whole_file`: the job's scan of every byte; None before it ends, when the
+    head (`dialect.quoted_line_breaks`) is all that is known, so a split reading is provisional. UTF-16 is
+    always read whole: Spark's line reader cuts the bytes at 0x0A, which is half of a UTF-16 character.
+    `forced`: "multi_line" always reads whole (an operator's override); None or "auto" decides."""
+    if forced not in (None, "auto", MULTI_LINE):
+        raise ValueError(f"unknown csv_parse {forced!r}: expected 'auto' or '{MULTI_LINE}'")
+    if forced == MULTI_LINE:
+        return ParsePlan(True, "multiLine asked for (--csv_parse multi_line)")
+    if dialect.encoding == "utf-16":
+        return ParsePlan(True, "UTF-16 text: Spark's line reader cuts bytes at 0x0A, inside characters")
+    if dialect.quoted_line_breaks:
+        return ParsePlan(True, "a quoted value in the first 256 KiB holds a line break: records span lines")
+    if whole_file is None:
+        return ParsePlan(False, "no quoted value in the first 256 KiB holds a line break (the whole-file scan "
+                                "confirms it)")
+    if whole_file.quoted_break_line is not None:
+        return ParsePlan(True, f"a quoted value opening on line {whole_file.quoted_break_line} holds a line "
+                               "break: records span lines")
+    if whole_file.open_quote_line is not None:
+        return ParsePlan(True, f"a quoted value opening on line {whole_file.open_quote_line} is never closed")
+    if dialect.line_terminator == "\r\n" and whole_file.lf:
+        return ParsePlan(True, f"records end in \\r\\n in the first 256 KiB, and {whole_file.lf} further on in \\n "
+                               "alone: the whole-file reader keeps those in the record")
+    if dialect.line_terminator != "\r\n" and whole_file.cr_line is not None:
+        return ParsePlan(True, f"line {whole_file.cr_line} is a lone \\r in a file whose records end in \\n: the "
+                               "whole-file reader reads it as a record, Spark's line reader would skip it")
+    if whole_file.whitespace_line is not None:
+        return ParsePlan(True, f"line {whole_file.whitespace_line} holds only whitespace: Spark's line reader "
+                               "would skip it, the whole-file reader reads it as a record")
+    return ParsePlan(False, "no quoted value holds a line break (whole-file scan): every record is one line")

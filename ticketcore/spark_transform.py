@@ -41,6 +41,8 @@ RECORD = "_record_index"
 REASON = "_error_reason"
 LINE = "_source_line"
 SPAN = "_span"  # physical lines a record covers
+SPLIT_START = "_split_start"  # byte offset of the block a row was read from (a reading split by lines)
+SPLITS = "__splits"  # the evidence's (partition, block start) pairs
 TRAILING = "_trailing_field"  # the field after a trailing delimiter, read and then folded away
 DUPLICATE_SUPERSEDED = "duplicate_superseded"
 WRONG_FIELD_COUNT = "wrong_field_count"
@@ -136,12 +138,16 @@ def balanced_sum(cols: list[SparkColumn]) -> SparkColumn:
     return cols[0]
 
 
-def with_record_index(df: DataFrame, skip_records: int = 0) -> DataFrame:
+def with_record_index(df: DataFrame, skip_records: int = 0, split: bool = False) -> DataFrame:
     """Number each record in file order (`_record_index`) and count the physical lines it covers (`_span`).
     The first `skip_records` records (a `sep=` line and the header, read as records) are dropped.
 
-    Spark numbers the records of a file in order because a multi-line CSV file is read by a single task. A
-    record spans 1 + (newlines inside its quoted fields) lines; ragged rows have their text in the corrupt
+    `monotonically_increasing_id` is the task's partition index times 2^33 plus the row's position in it, so it
+    follows file order when the partitions hold the file's blocks in order: always for a multi-line reading
+    (one task). For a reading split by lines (`split`), Spark packs a single file's blocks into partitions in
+    file order too (they are sorted by size, stably, and all but the last have the same size); `_split_start`
+    (the byte where each row's block starts) lets `splits_in_file_order` check it on every run.
+    A record spans 1 + (newlines inside its quoted fields) lines; ragged rows have their text in the corrupt
     column, so their newlines are counted there. Only values that contain a newline are measured (a byte
     search; a regex per value cost more than reading the file).
     """
@@ -153,8 +159,24 @@ def with_record_index(df: DataFrame, skip_records: int = 0) -> DataFrame:
     data_cols = [c for c in df.columns if c.startswith(RAW)]
     newlines = balanced_sum([newlines_in(c) for c in data_cols])
     span = F.when(F.col(CORRUPT).isNotNull(), newlines_in(CORRUPT)).otherwise(newlines) + F.lit(1)
-    indexed = df.select("*", F.monotonically_increasing_id().alias(RECORD), span.alias(SPAN))
+    split_start = [F.input_file_block_start().alias(SPLIT_START)] if split else []
+    indexed = df.select("*", F.monotonically_increasing_id().alias(RECORD), span.alias(SPAN), *split_start)
     return indexed.where(F.col(RECORD) >= skip_records) if skip_records else indexed
+
+
+def split_pairs() -> SparkColumn:
+    """The distinct (partition, block start) pairs of a split reading, as JSON (a handful: one per block)."""
+    partition = F.shiftright(F.col(RECORD), 33)
+    return F.to_json(F.collect_set(F.array(partition, F.col(SPLIT_START)))).alias(SPLITS)
+
+
+def splits_in_file_order(pairs: Iterable[Iterable[int]]) -> bool:
+    """True when each partition of a split reading held one block and the partitions follow the blocks' order
+    in the file, so `_record_index` is file order (see `with_record_index`). `pairs`: `split_pairs`."""
+    pairs = sorted(tuple(p) for p in pairs)
+    partitions = [p for p, _ in pairs]
+    starts = [b for _, b in pairs]
+    return len(set(partitions)) == len(partitions) and starts == sorted(starts)
 
 
 SPREAD_BYTES = 128 * 2**20  # of CSV per partition after the parse: Spark's own split size for splittable files
@@ -246,8 +268,9 @@ def timestamp_shape_code(v: SparkColumn) -> SparkColumn:
                      ).when(v.isNotNull(), F.lit(0))
 
 
-def timestamp_evidence(df: DataFrame, columns: list[str]) -> dict[str, Any]:
-    """The row count (`__rows`) and the evidence for every timestamp column of `df`, in one pass:
+def timestamp_evidence(df: DataFrame, columns: list[str], split_order: bool = False) -> dict[str, Any]:
+    """The row count (`__rows`), with `split_order` the JSON of `split_pairs` (`__splits`), and the evidence for
+    every timestamp column of `df`, in one pass:
     `<column>__<field>` for each field of `ColumnEvidence`. The shape of each value is found once, in a
     projection before the aggregation (referenced by six aggregates, it would otherwise be evaluated per
     aggregate); the leading numbers of a numeric date are cut at its separators, not matched again."""
@@ -256,8 +279,9 @@ def timestamp_evidence(df: DataFrame, columns: list[str]) -> dict[str, Any]:
         v = F.col(c)
         code = timestamp_shape_code(v)
         projected += [v.alias(f"_tv{i}"), code.alias(f"_tc{i}")]
-    shaped = df.select(*projected)
-    aggs = [F.count(F.lit(1)).alias("__rows")]
+    # A split reading's (partition, block start) pairs come along in the same pass (`splits_in_file_order`).
+    shaped = df.select(*projected, *([RECORD, SPLIT_START] if split_order else []))
+    aggs = [F.count(F.lit(1)).alias("__rows"), *([split_pairs()] if split_order else [])]
     for i, c in enumerate(columns):
         v, code = F.col(f"_tv{i}"), F.col(f"_tc{i}")
         slashed = F.translate(v, ".-", "//")  # a numeric date's separators: one of / . -

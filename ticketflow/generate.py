@@ -297,8 +297,12 @@ class _Factory:
         return fields
 
 
-def generate_csv(path: str | Path, rows: int, seed: int = 7, dirty: float = 0.02) -> GenerateStats:
+def generate_csv(path: str | Path, rows: int, seed: int = 7, dirty: float = 0.02,
+                 single_line: bool = False) -> GenerateStats:
     """Write `rows` synthetic tickets to `path` (UTF-8, comma, `\\n` line ends, header first).
+
+    `single_line`: descriptions keep their text but their line breaks become spaces, so every record is one
+    line (an export with no multi-line field, which the Glue job can read split by lines).
 
     round(rows * dirty) rows are dirty, evenly spread, one kind each, kinds in shuffled rounds so their
     shares are equal to within one. Only clean rows are ever duplicated, each at most once.
@@ -339,6 +343,8 @@ def generate_csv(path: str | Path, rows: int, seed: int = 7, dirty: float = 0.02
                 row = factory.duplicate(candidates.pop())
             else:
                 row, updated, status = factory.clean(i + 1)
+                if single_line:
+                    row[DESCRIPTION] = row[DESCRIPTION].replace("\n", " ")
             # Counted before spoiling: a ragged row may shift the description out of its position.
             stats.physical_lines += 1 + row[DESCRIPTION].count("\n")
             if kind is None:

@@ -12,6 +12,9 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 _lock = threading.Lock()
+# The Spark driver's heap. A 1M-row (317 MB) file needs less than 2 GiB (bench/RESULTS.md), and the heap is what
+# sets the peak memory of a local run; `TICKETFLOW_SPARK_MEMORY=4g` gives a bigger file room.
+DEFAULT_DRIVER_MEMORY = "2g"
 
 
 def require_java() -> None:
@@ -38,7 +41,7 @@ def local_session(cores: str = "*", memory: str | None = None) -> SparkSession:
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.driver.bindAddress", "127.0.0.1")
             .config("spark.driver.host", "127.0.0.1")
-            .config("spark.driver.memory", memory or os.environ.get("TICKETFLOW_SPARK_MEMORY", "4g"))
+            .config("spark.driver.memory", memory or os.environ.get("TICKETFLOW_SPARK_MEMORY", DEFAULT_DRIVER_MEMORY))
             # Small local data: few shuffle partitions beat the default 200.
             .config("spark.sql.shuffle.partitions", os.environ.get("TICKETFLOW_SHUFFLE_PARTITIONS", "4"))
             .config("spark.sql.adaptive.enabled", "true")

@@ -16,7 +16,7 @@ def walk(text: str, delimiter: str) -> Scan:
     crlf = lf = 0
     line, i, n = 1, 0, len(text)
     field_start = True
-    line_begin, blank = 0, []
+    line_begin, blank, broken, cr_line = 0, [], None, None
     while i < n:
         ch = text[i]
         if field_start and ch == '"':
@@ -24,11 +24,15 @@ def walk(text: str, delimiter: str) -> Scan:
             while True:
                 k = text.find('"', j)
                 if k < 0:
-                    return Scan(crlf, lf, line, tuple(blank))
+                    if broken is None and ("\n" in text[i:] or "\r" in text[i:]):
+                        broken = line
+                    return Scan(crlf, lf, line, tuple(blank), broken, whitespace_line(text), cr_line)
                 if k + 1 < n and text[k + 1] == '"':
                     j = k + 2
                     continue
                 break
+            if broken is None and ("\n" in text[i:k] or "\r" in text[i:k]):
+                broken = line
             line += text.count("\n", i, k)
             i, field_start = k + 1, False
             continue
@@ -36,15 +40,26 @@ def walk(text: str, delimiter: str) -> Scan:
         if ch == "\n":
             if text[line_begin : i - 1] in ("", "\r"):
                 blank.append(line)
+                cr_line = line if cr_line is None and text[line_begin : i - 1] == "\r" else cr_line
             lf, line, field_start, line_begin = lf + 1, line + 1, True, i
         elif ch == "\r" and text.startswith("\n", i):
             if text[line_begin : i - 1] == "":
                 blank.append(line)
+                cr_line = line if cr_line is None else cr_line
             crlf, line, i, field_start = crlf + 1, line + 1, i + 1, True
             line_begin = i
         else:  # a delimiter starts a field; anything else (a quote here, a lone "\r") is data
             field_start = ch == delimiter
-    return Scan(crlf, lf, None, tuple(blank))
+    return Scan(crlf, lf, None, tuple(blank), broken, whitespace_line(text), cr_line)
+
+
+def whitespace_line(text: str) -> int | None:
+    """The first line after the first holding only characters up to a space (not "\n"), neither empty nor a lone
+    "\r", and ended by a "\n"."""
+    for number, line in enumerate(text.split("\n")[1:-1], start=2):
+        if line and line != "\r" and all(c <= " " for c in line):
+            return number
+    return None
 
 
 def fed(text: str, delimiter: str, cuts: list[int]) -> Scan:
@@ -56,18 +71,24 @@ def fed(text: str, delimiter: str, cuts: list[int]) -> Scan:
 
 CASES = [
     # When a quote is left open, the counts are of the record ends before it.
-    ('a,b\n1,"x\n2,y\n', ",", Scan(0, 1, 2)),
-    ('a,b\n1,"x ""quoted"" \n more"\n2,"open\n', ",", Scan(0, 2, 4)),
+    ('a,b\n1,"x\n2,y\n', ",", Scan(0, 1, 2, (), 2)),
+    ('a,b\n1,"x ""quoted"" \n more"\n2,"open\n', ",", Scan(0, 2, 4, (), 2)),
     ('a,b\n1,5" screen\n2,y\n', ",", Scan(0, 3, None)),  # a quote inside an unquoted value is data
-    ('a,b\r\n1,"two\r\nlines"\r\n2,"x"""\n', ",", Scan(2, 1, None)),  # "\r\n" inside quotes is data
-    ('a;b\r\n"1;2";"\r\n', ";", Scan(1, 0, 2)),
+    ('a,b\r\n1,"two\r\nlines"\r\n2,"x"""\n', ",", Scan(2, 1, None, (), 2)),  # "\r\n" inside quotes is data
+    ('a;b\r\n"1;2";"\r\n', ";", Scan(1, 0, 2, (), 2)),
     ('"a""', ",", Scan(0, 0, 1)),  # an escaped quote, then the end: still open
     ('"a"""', ",", Scan(0, 0, None)),
     ('x,"a" "b",\n', ",", Scan(0, 1, None)),  # a quote after the closing one and a space is data
     ('x\r"a\n', ",", Scan(0, 1, None)),  # a lone "\r" does not start a field
-    ('a\tb\n"1\t2"\t"3\n', "\t", Scan(0, 1, 2)),
+    ('a\tb\n"1\t2"\t"3\n', "\t", Scan(0, 1, 2, (), 2)),
     # Blank lines outside quoted values (the readers skip them), not those inside one.
-    ('a,b\n\n1,"x\n\ny"\r\n\r\n2,z\n\n', ",", Scan(2, 4, None, (2, 6, 8))),
+    ('a,b\n\n1,"x\n\ny"\r\n\r\n2,z\n\n', ",", Scan(2, 4, None, (2, 6, 8), 3, None, 6)),
+    # Where the first quoted value holding a line break opens ("\r" alone counts): None, the file splits by lines.
+    ('a,b\n1,"x,y"\n2,"p\rq"\n', ",", Scan(0, 3, None, (), 3)),
+    ('a,b\n1,"x,y"\n2,"p q"\n', ",", Scan(0, 3, None, (), None)),
+    # A line of whitespace only (not blank): the file is read whole.
+    ('a,b\n1,2\n \t\r\n3,4\n', ",", Scan(1, 3, None, (), None, 3)),
+    ('a,b\n\r\n\n1,2\n', ",", Scan(1, 3, None, (2, 3), None, None, 2)),
     ('\n\na\n', ",", Scan(0, 3, None, (1, 2))),
 ]
 
@@ -82,7 +103,7 @@ def test_scan_whole_and_cut_at_every_point(text, delimiter, expected):
 
 def test_scan_agrees_with_the_character_walk_on_random_text():
     rng = random.Random(7)
-    alphabet = ['"', '"', ",", ";", "\n", "\r", "\r\n", "a", "b", " "]
+    alphabet = ['"', '"', ",", ";", "\n", "\r", "\r\n", "a", "b", " ", "\t"]
     for _ in range(3000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
         delimiter = rng.choice([",", ";"])
@@ -99,7 +120,7 @@ def pieces(data: bytes, size: int) -> list[bytes]:
 def test_scan_stream_of_bytes_in_every_encoding():
     text = 'Ticket ID,Subject\r\nT1,"Zoë ""naïve""\r\nfaçade \u2013 東京"\r\nT2,"€ open\r\nT3,x\r\n'
     expected = walk(text, ",")
-    assert expected == Scan(2, 0, 4)
+    assert expected == Scan(2, 0, 4, (), 2)
     for encoding, data in [
         ("utf-8", text.encode()),
         ("utf-8-sig", codecs.BOM_UTF8 + text.encode()),
@@ -120,4 +141,4 @@ def test_a_bom_first_is_not_text():
 def test_an_unclosed_quote_far_past_the_head_is_found_on_its_line():
     good = "".join(f'T{i},"line one\nline two, ""quoted"""\n' for i in range(20_000))
     data = ("id,text\n" + good + 'T-bad,"never closed\nT-next,x\n').encode()
-    assert scan_stream(pieces(data, 64 * 1024), "utf-8", ",") == Scan(0, 20_001, 2 + 2 * 20_000)
+    assert scan_stream(pieces(data, 64 * 1024), "utf-8", ",") == Scan(0, 20_001, 2 + 2 * 20_000, (), 2)

@@ -28,11 +28,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="CSV file to write (parent folders are created)")
     p.add_argument("--seed", type=int, default=7, help="same seed, same bytes (default: 7)")
     p.add_argument("--dirty", type=_fraction, default=0.02, help="share of dirty rows, 0..1 (default: 0.02)")
+    p.add_argument("--single-line", action="store_true",
+                   help="no line breaks inside descriptions: every record one line (a file Spark can split)")
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    stats = generate_csv(args.out, rows=args.rows, seed=args.seed, dirty=args.dirty)
+    stats = generate_csv(args.out, rows=args.rows, seed=args.seed, dirty=args.dirty, single_line=args.single_line)
     dirty = ", ".join(f"{kind}={n}" for kind, n in stats.dirty.items())
     print(
         f"wrote {args.out}: {stats.rows:,} rows, {stats.physical_lines:,} lines, {stats.bytes:,} bytes; "
