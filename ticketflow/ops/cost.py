@@ -526,23 +526,60 @@ def fmt_usd(value: float) -> str:
     return f"${value:.6f}"
 
 
-def render_cost_block(cost: ExecutionCost) -> list[str]:
-    """The `show` block: a heading naming the prices, one line per service, the total, the notes."""
-    lines = [f"Cost (estimated at {cost.region} prices of {cost.prices_taken})"]
+def render_cost_block(cost: ExecutionCost, width: int = 100) -> list[str]:
+    """The `show` block, within `width` columns: a heading naming the prices' region and date, one line per
+    service (what, units, USD) with how it was found beneath, the total, and the notes."""
+    import textwrap
+
+    rows: list[tuple[str, str, float, str]] = []
     for run in cost.glue:
-        lines.append(f"  Glue           {run.dpu_seconds:,.1f} DPU-s  {run.worker_type} x {run.workers} "
-                     f"{run.execution_class}; {run.basis}  {fmt_usd(run.usd)}")
+        rows.append(("Glue", f"{run.dpu_seconds:,.1f} DPU-s", run.usd,
+                     f"{run.worker_type} x {run.workers}, {run.execution_class}: {run.basis}"))
     if not cost.glue:
-        lines.append("  Glue           no job run  $0")
+        rows.append(("Glue", "no job run", 0.0, ""))
     for fn in cost.lambdas:
-        how = "" if fn.measured else " (assumed duration)"
-        lines.append(f"  Lambda         {fn.function}: {fn.invocations} x, {fn.duration_ms:,} ms at {fn.memory_mb} MB"
-                     f" = {fn.gb_seconds:,.3f} GB-s{how}  {fmt_usd(fn.usd)}")
-    redriven = f" (incl. {cost.redrives} redrive)" if cost.redrives == 1 else \
-        f" (incl. {cost.redrives} redrives)" if cost.redrives else ""
-    lines.append(f"  Step Functions {cost.transitions} state transitions{redriven}  {fmt_usd(cost.usd['stepfunctions'])}")
-    lines.append(f"  S3 requests    {cost.s3_put} PUT/COPY/LIST, {cost.s3_get} GET/HEAD (estimated)  "
-                 f"{fmt_usd(cost.usd['s3'])}")
-    lines.append(f"  Total          {fmt_usd(cost.total_usd)}")
-    lines += [f"  note: {note}" for note in cost.notes]
+        how = f"{fn.invocations} x, {fn.duration_ms:,} ms at {fn.memory_mb} MB" + ("" if fn.measured else " (assumed)")
+        rows.append((f"Lambda {fn.function}", f"{fn.gb_seconds:,.3f} GB-s", fn.usd, how))
+    redriven = f", {cost.redrives} redrive(s)" if cost.redrives else ""
+    rows.append(("Step Functions", f"{cost.transitions} transitions", cost.usd["stepfunctions"],
+                 f"Standard workflow{redriven}"))
+    rows.append(("S3 requests", f"{cost.s3_put + cost.s3_get} requests", cost.usd["s3"],
+                 f"{cost.s3_put} PUT/COPY/LIST, {cost.s3_get} GET/HEAD (estimated)"))
+    lines = [f"Cost (estimated at {cost.region} prices of {cost.prices_taken})"]
+    for what, units, usd, how in rows:
+        head = f"  {what:<16} {units:>18} {fmt_usd(usd):>11}  "
+        said = textwrap.wrap(how, max(width - len(head), 20)) or [""]
+        lines.append((head + said[0]).rstrip())
+        lines += [" " * len(head) + more for more in said[1:]]
+    lines.append(f"  {'Total':<16} {'':>18} {fmt_usd(cost.total_usd):>11}")
+    for note in cost.notes:
+        lines += textwrap.wrap(note, width, initial_indent="  note: ", subsequent_indent="        ")
     return lines
+
+
+def render_cost_table(items: Sequence[tuple[str, str, ExecutionCost | None, str | None]],
+                      width: int | None = 100) -> str:
+    """`executions --cost`: NAME, STATUS, DPU-S, LAMBDA GB-S, TRANSITIONS, S3 REQ, USD per execution
+    (`items`: name, status, cost or None, why None), then a total line over the executions costed."""
+    from ticketflow.ops.render import table_lines
+
+    headers = ["NAME", "STATUS", "DPU-S", "LAMBDA GB-S", "TRANSITIONS", "S3 REQ", "USD"]
+    cells, costed, problems = [], [], []
+    for name, status, cost, why in items:
+        if cost is None:
+            cells.append([name, status, "-", "-", "-", "-", "-"])
+            problems.append(f"{name}: not computed: {why}")
+            continue
+        costed.append(cost)
+        cells.append([name, status, f"{cost.dpu_seconds:,.1f}", f"{cost.lambda_gb_seconds:,.3f}",
+                      str(cost.transitions), str(cost.s3_put + cost.s3_get), fmt_usd(cost.total_usd)])
+    cells.append(["total", f"{len(costed)} costed", f"{sum(c.dpu_seconds for c in costed):,.1f}",
+                  f"{sum(c.lambda_gb_seconds for c in costed):,.3f}", str(sum(c.transitions for c in costed)),
+                  str(sum(c.s3_put + c.s3_get for c in costed)), fmt_usd(sum(c.total_usd for c in costed))])
+    lines = table_lines(headers, cells, right=[2, 3, 4, 5, 6], shrink={0: 20}, width=width)
+    lines.insert(len(lines) - 1, "  ".join("-" * len(part) for part in lines[1].split("  ") if part))
+    if costed:
+        lines += ["", f"USD estimated at {costed[0].region} prices of {costed[0].prices_taken} "
+                      f"({Path(costed[0].prices_file).name}); S3 requests estimated"]
+    lines += problems
+    return "\n".join(lines)
