@@ -196,7 +196,8 @@ def execution_cost(home: Path, desc: dict[str, Any], events: list[dict[str, Any]
     rows.append({"what": "Step Functions", "units": f"{cost.transitions} transitions",
                  "usd": fmt_usd(cost.usd["stepfunctions"]),
                  "how": f"Standard workflow, {cost.redrives} redrive(s)" if cost.redrives else "Standard workflow"})
-    rows.append({"what": "S3 requests", "units": f"{cost.s3_put + cost.s3_get} requests", "usd": fmt_usd(cost.usd["s3"]),
+    rows.append({"what": "S3 requests", "units": f"{cost.s3_put + cost.s3_get} requests",
+                 "usd": fmt_usd(cost.usd["s3"]),
                  "how": f"{cost.s3_put} PUT/COPY/LIST, {cost.s3_get} GET/HEAD (estimated)"})
     rows.append({"what": "Total", "units": "", "usd": fmt_usd(cost.total_usd), "how": ""})
     return {"cost": rows, "cost_error": None, "cost_notes": cost.notes,
