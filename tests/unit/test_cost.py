@@ -268,3 +268,63 @@ def test_redrive_wait_is_not_billed_as_lambda_time(prices: PriceTable) -> None:
     validate = next(fn for fn in cost.lambdas if fn.function == "validate")
     assert (validate.invocations, validate.duration_ms) == (2, 4500)
     assert timedelta(milliseconds=validate.duration_ms) < timedelta(minutes=1)
+
+
+class _Answers:
+    """A stand-in for AwsTarget: each client answers the one call aws_cost makes of it."""
+
+    class resources:  # named as the attribute AwsTarget has
+        bucket = "ticketflow-data"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict]] = []
+
+    def client(self, service: str) -> object:
+        answers = self
+
+        class Client:
+            def get_job_run(self, **kwargs: object) -> dict:
+                answers.calls.append(("glue", kwargs))
+                return {"JobRun": {"Id": kwargs["RunId"], "JobRunState": "SUCCEEDED", "ExecutionTime": 95,
+                                   "WorkerType": "G.2X", "NumberOfWorkers": 4, "ExecutionClass": "FLEX",
+                                   "DPUSeconds": 300.0}}
+
+            def get_function_configuration(self, **kwargs: object) -> dict:
+                answers.calls.append(("lambda", kwargs))
+                return {"MemorySize": 1024}
+
+            def get_object(self, **kwargs: object) -> dict:
+                import io
+
+                answers.calls.append(("s3", kwargs))
+                report = {"rows_quarantined": 0, "outputs": {"files": [{"uri": "a"}, {"uri": "b"}, {"uri": "c"}]}}
+                return {"Body": io.BytesIO(json.dumps(report).encode())}
+
+        return Client()
+
+
+def test_on_aws_the_cost_comes_from_getjobrun_and_the_functions_configuration(prices: PriceTable) -> None:
+    from ticketflow.ops.cost_sources import aws_cost
+
+    # GIVEN an execution whose Glue task returned a JobRun without DPUSeconds (Glue fills it in afterwards)
+    r = Recorder("aws-1", "support_ticket/raw/d.csv", T0)
+    r.task("TransformTickets", "transform", None, glue=True, seconds=120)
+    r.task("ValidateOutput", "validate", {"success": True}, seconds=2.0)
+    r.succeed()
+    glue_end = next(e for e in r.events if e["type"] == "TaskSucceeded")
+    glue_end["taskSucceededEventDetails"]["output"] = json.dumps(
+        {"Id": "jr_aws", "JobName": "TicketflowJob", "JobRunState": "SUCCEEDED", "ExecutionTime": 95})
+    validate_scheduled = [e for e in r.events if e["type"] == "TaskScheduled"][1]
+    validate_scheduled["taskScheduledEventDetails"]["parameters"] = json.dumps(
+        {"FunctionName": "arn:aws:lambda:us-east-1:1:function:Ticketflow-Validate", "Payload": {}})
+    target = _Answers()
+    cost = aws_cost(target, {"name": "aws-1", "status": "SUCCEEDED"}, r.events, prices)
+    # THEN GetJobRun's DPUSeconds at the Flex price, validate at its deployed 1,024 MB, 3 staged files
+    assert ("glue", {"JobName": "TicketflowJob", "RunId": "jr_aws", "PredecessorsIncluded": False}) in target.calls
+    assert (cost.glue[0].dpu_seconds, cost.glue[0].execution_class) == (300.0, "FLEX")
+    assert cost.usd["glue"] == pytest.approx(300 / 3600 * 0.29)
+    validate = next(fn for fn in cost.lambdas if fn.function == "validate")
+    assert (validate.memory_mb, validate.gb_seconds) == (1024, 2.0)
+    assert ("s3", {"Bucket": "ticketflow-data", "Key": "support_ticket/reports/aws-1/run_report.json"}) in target.calls
+    # PUT-class: upload 1 + Transform (3 files + report) + Validate 2 = 7
+    assert cost.s3_put == 7

@@ -69,7 +69,7 @@ def cost_lines(args: argparse.Namespace, desc: dict[str, Any], events: list[dict
         prices = PriceTable.load(args.prices)
         cost = (aws_cost(aws_target(args), desc, events, prices) if args.target == "aws"
                 else local_cost(home_of(args), desc, events, prices))
-    except CostError as err:
+    except (CostError, *operational_errors()) as err:  # the rest of `show` stands without it
         return [f"Cost       not computed: {err}"]
     return render_cost_block(cost)
 
