@@ -65,11 +65,12 @@ def cost_lines(args: argparse.Namespace, desc: dict[str, Any], events: list[dict
     from ticketflow.ops.cost import CostError, PriceTable, render_cost_block
     from ticketflow.ops.cost_sources import aws_cost, local_cost
 
+    unusable: tuple[type[BaseException], ...] = (CostError, *operational_errors())
     try:
         prices = PriceTable.load(args.prices)
         cost = (aws_cost(aws_target(args), desc, events, prices) if args.target == "aws"
                 else local_cost(home_of(args), desc, events, prices))
-    except (CostError, *operational_errors()) as err:  # the rest of `show` stands without it
+    except unusable as err:  # the rest of `show` stands without it
         return [f"Cost       not computed: {err}"]
     return render_cost_block(cost)
 
