@@ -12,8 +12,10 @@ from typing import Any
 
 from constructs import Node
 
-# Glue 5.0 Spark worker types (G.025X is for streaming jobs only).
-GLUE_WORKER_TYPES = ("G.1X", "G.2X", "G.4X", "G.8X", "G.12X", "G.16X", "R.1X", "R.2X", "R.4X", "R.8X")
+from ticketcore.sizing import EXECUTION_CLASSES, FLEX_WORKER_TYPES, GLUE_DPU_PER_WORKER
+
+# Glue 5.0 Spark worker types (G.025X is for streaming jobs only): the ones the cost model has DPUs for.
+GLUE_WORKER_TYPES = tuple(GLUE_DPU_PER_WORKER)
 # The values CloudWatch Logs accepts for a retention period, in days.
 LOG_RETENTION_DAYS = (
     1,
@@ -69,6 +71,10 @@ class Settings:
     # A write-once (S3 Object Lock) archive of every upload, kept this many days; 0: no archive.
     raw_archive_retention_days: int = 0
     raw_archive_mode: str = "governance"  # or "compliance": no one, root included, can shorten it
+    # Glue's execution class: STANDARD, or FLEX (spare capacity: cheaper per DPU-hour, may start late).
+    glue_execution_class: str = "STANDARD"
+    # Glue auto scaling (--enable-auto-scaling): glue_workers becomes the maximum; Glue reports DPUSeconds.
+    glue_auto_scaling: bool = False
 
     @classmethod
     def from_node(cls, node: Node) -> Settings:
@@ -91,6 +97,8 @@ class Settings:
             validate_base_image=ctx.optional_text("validate_base_image"),
             raw_archive_retention_days=ctx.integer("raw_archive_retention_days"),
             raw_archive_mode=ctx.text("raw_archive_mode"),
+            glue_execution_class=ctx.text("glue_execution_class").upper(),
+            glue_auto_scaling=ctx.flag("glue_auto_scaling"),
         )
         settings.check()
         return settings
@@ -105,6 +113,13 @@ class Settings:
             problems.append("database_name must be lower-case letters, digits and underscores (Athena)")
         if self.glue_worker_type not in GLUE_WORKER_TYPES:
             problems.append(f"glue_worker_type must be one of {GLUE_WORKER_TYPES}")
+        if self.glue_execution_class not in EXECUTION_CLASSES:
+            problems.append(f"glue_execution_class must be one of {EXECUTION_CLASSES}, got "
+                            f"{self.glue_execution_class!r}")
+        elif self.glue_execution_class == "FLEX" and self.glue_worker_type not in FLEX_WORKER_TYPES:
+            # AWS Glue developer guide, "Flex execution": G.1X and G.2X workers only.
+            problems.append(f"glue_execution_class FLEX runs on {' or '.join(FLEX_WORKER_TYPES)} workers only, "
+                            f"got glue_worker_type {self.glue_worker_type!r}")
         if self.glue_workers < 2:
             problems.append("glue_workers must be at least 2 (one driver, one executor)")
         if not 1 <= self.glue_timeout_minutes <= 2880:

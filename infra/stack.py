@@ -46,6 +46,8 @@ class PipelineStack(Stack):
             logs=self.logs,
             worker_type=settings.glue_worker_type,
             workers=settings.glue_workers,
+            execution_class=settings.glue_execution_class,
+            auto_scaling=settings.glue_auto_scaling,
             timeout_minutes=settings.glue_timeout_minutes,
             max_concurrent_runs=settings.glue_max_concurrent_runs,
         )

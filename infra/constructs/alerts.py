@@ -17,6 +17,7 @@ from constructs import Construct
 
 from infra.constructs.functions import PipelineFunction, SharedLayers
 from infra.constructs.logs import EncryptedLogs
+from ticketcore.sizing import FUNCTION_MEMORY_MB
 
 # Terminal statuses that need a person; redrive restarts such an execution at its failed state.
 ALERT_STATUSES = ["FAILED", "TIMED_OUT", "ABORTED"]
@@ -85,7 +86,7 @@ class Alerts(Construct):
                 "STATE_MACHINE_ARN": state_machine.state_machine_arn,
             },
             timeout=Duration.seconds(30),
-            memory_size=256,
+            memory_size=FUNCTION_MEMORY_MB["notify"],
         )
         self.topic.grant_publish(self.notify.function)
         # The message names the failed state and its error, read from the execution's history.

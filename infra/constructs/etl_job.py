@@ -35,6 +35,8 @@ class EtlJob(Construct):
         workers: int,
         timeout_minutes: int,
         max_concurrent_runs: int,
+        execution_class: str = "STANDARD",
+        auto_scaling: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -120,6 +122,9 @@ class EtlJob(Construct):
             ),
         )
 
+        # Cost settings (README "Settings for cost"): FLEX runs on spare capacity at a lower price per DPU-hour
+        # but may start late; auto scaling makes `workers` the maximum and bills only the workers used.
+        scaling = {"--enable-auto-scaling": "true"} if auto_scaling else {}
         # The job Step Functions runs with .sync; it never retries itself (the state machine does).
         self.job = glue.CfnJob(
             self,
@@ -132,6 +137,7 @@ class EtlJob(Construct):
             ),
             worker_type=worker_type,
             number_of_workers=workers,
+            execution_class=execution_class,
             timeout=timeout_minutes,
             max_retries=0,
             execution_property=glue.CfnJob.ExecutionPropertyProperty(max_concurrent_runs=max_concurrent_runs),
@@ -145,6 +151,7 @@ class EtlJob(Construct):
                 "--enable-continuous-cloudwatch-log": "true",
                 "--enable-metrics": "true",
                 "--enable-observability-metrics": "true",
+                **scaling,
             },
         )
 

@@ -13,6 +13,7 @@ from constructs import Construct
 from infra.constructs.functions import PipelineFunction, SharedLayers
 from infra.constructs.logs import EncryptedLogs
 from infra.constructs.storage import RAW_PREFIX, SKIPPED_PREFIX, Storage
+from ticketcore.sizing import FUNCTION_MEMORY_MB
 
 
 class Ingestion(Construct):
@@ -47,7 +48,7 @@ class Ingestion(Construct):
             layers=layers.all,
             environment={"STATE_MACHINE_ARN": state_machine.state_machine_arn},
             timeout=Duration.seconds(30),
-            memory_size=256,
+            memory_size=FUNCTION_MEMORY_MB["trigger"],
         )
         self.trigger.function.configure_async_invoke(
             retry_attempts=2, on_failure=destinations.SqsDestination(self.failed_events)

@@ -20,6 +20,7 @@ from infra.constructs.storage import (
     VALIDATION_PREFIX,
     Storage,
 )
+from ticketcore.sizing import FUNCTION_MEMORY_MB
 
 
 class PipelineSteps(Construct):
@@ -46,7 +47,7 @@ class PipelineSteps(Construct):
             environment=environment,
             # Below the state's TimeoutSeconds (330); the server-side copy of a multi-GB upload takes a while.
             timeout=Duration.seconds(300),
-            memory_size=512,
+            memory_size=FUNCTION_MEMORY_MB["inspect"],
         )
         # Reads exactly the upload version an event names and copies it to landing/<execution>/.
         storage.grant_prefix(self.inspect.function, RAW_PREFIX, "read_versions")
@@ -65,7 +66,7 @@ class PipelineSteps(Construct):
             layers=layers.all,
             environment=environment,
             timeout=Duration.seconds(240),  # below the state's TimeoutSeconds (300)
-            memory_size=512,
+            memory_size=FUNCTION_MEMORY_MB["publish"],
         )
         storage.grant_prefix(self.publish.function, VALIDATION_PREFIX, "read")  # the gate
         storage.grant_prefix(self.publish.function, STAGING_PREFIX, "read", "list", "delete")
@@ -84,7 +85,7 @@ class PipelineSteps(Construct):
             layers=layers.all,
             environment=environment,
             timeout=Duration.seconds(240),  # below the state's TimeoutSeconds (300)
-            memory_size=512,
+            memory_size=FUNCTION_MEMORY_MB["retract"],
         )
         storage.grant_prefix(self.retract.function, PROCESSED_PREFIX, "read", "list", "write", "delete")
         storage.grant_prefix(self.retract.function, LOCKS_PREFIX, "read", "write", "delete")

@@ -34,6 +34,16 @@ def test_happy_path_on_the_sample(runtime):
     assert report["rows_read"] == report["rows_valid"] + report["rows_quarantined"]
     table = published_table(runtime)
     assert table.num_rows == report["rows_valid"] == summary["rows_published"]
+    # What it would have cost on AWS: 6 states entered, no retry; at least Glue's 1-minute minimum on 2 x G.1X;
+    # one COPY per published file among the estimated S3 requests.
+    cost = summary["cost"]
+    assert cost["state_transitions"] == 6 and cost["glue_dpu_seconds"] >= 120
+    assert {fn["function"] for fn in cost["lambda"]} == {"inspect", "validate", "publish", "trigger"}
+    published = json.loads(runtime.storage.read_bytes(layout.manifest_key(layout.RAW_PREFIX + SAMPLE.name)))["files"]
+    assert cost["s3_requests"]["put_copy_post_list"] >= 2 * len(published)  # a PUT staged, a COPY published
+    # each figure is rounded to the micro-dollar on its own
+    assert cost["total_usd"] == pytest.approx(sum(cost["usd"].values()), abs=2e-6)
+    assert cost["prices"]["region"] == "us-east-1"
     assert set(table.column("_run_id").to_pylist()) == {name}
     assert len(set(table.column("ticket_id").to_pylist())) == table.num_rows
     # The raw upload is untouched, staging is gone, quarantine and manifest are where the layout says.

@@ -921,10 +921,40 @@ def test_settings_parse_cli_strings_and_reject_bad_values() -> None:
         {"validate_base_image": "public.ecr.aws/lambda/python@sha256:abc"},
         {"raw_archive_retention_days": -1},
         {"raw_archive_mode": "forever"},
+        {"glue_execution_class": "CHEAP"},
+        {"glue_execution_class": "FLEX", "glue_worker_type": "G.4X"},  # Flex: G.1X or G.2X only
+        {"glue_auto_scaling": "sometimes"},
     ):
         with pytest.raises(SettingsError):
             settings(**bad)
     assert settings(validate_base_image=PINNED_BASE).validate_base_image == PINNED_BASE
+    assert (settings().glue_execution_class, settings().glue_auto_scaling) == ("STANDARD", False)
+    flex = settings(glue_execution_class="flex", glue_worker_type="G.2X", glue_auto_scaling="true")
+    assert (flex.glue_execution_class, flex.glue_auto_scaling) == ("FLEX", True)
+    with pytest.raises(SettingsError, match=r"FLEX runs on G\.1X or G\.2X workers only, got glue_worker_type 'G\.4X'"):
+        settings(glue_execution_class="FLEX", glue_worker_type="G.4X")
+
+
+def test_cost_settings_are_off_by_default_and_reach_the_job_when_on(synth: Synth, tmp_path: Path) -> None:
+    default = synth.only("AWS::Glue::Job")
+    assert default["ExecutionClass"] == "STANDARD" and "--enable-auto-scaling" not in default["DefaultArguments"]
+    context = {BUNDLING_STACKS: [], "@aws-cdk/core:failSynthOnValidationErrors": False,
+               "glue_execution_class": "FLEX", "glue_auto_scaling": "true", "glue_workers": "10"}
+    _, stack = create_app(context=context, outdir=str(tmp_path), env=ENV)
+    annotations = Annotations.from_stack(stack)
+    template = Template.from_stack(stack)
+    template.has_resource_properties("AWS::Glue::Job", {
+        "ExecutionClass": "FLEX", "WorkerType": "G.1X", "NumberOfWorkers": 10,  # the maximum, with auto scaling
+        "DefaultArguments": Match.object_like({"--enable-auto-scaling": "true"}),
+    })
+    # Still clean under cdk-nag and cfn-lint with both on.
+    assert annotations.find_error("*", Match.string_like_regexp(NAG_RULE)) == []
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    template_file = tmp_path / f"{stack.artifact_id}.template.json"
+    result = subprocess.run([str(cfn_lint), "--format", "json", str(template_file)], capture_output=True, text=True,
+                            timeout=300)
+    errors = [f"{f['Rule']['Id']} {f['Message']}" for f in json.loads(result.stdout or "[]") if f["Level"] == "Error"]
+    assert result.returncode in (0, 4, 8, 12) and errors == [], result.stderr + "\n".join(errors)
 
 
 # A made-up digest (the test never pulls it): the shape a deploy passes with -c validate_base_image=...

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from ticketflow.ops.executions import STATUSES, ExecutionFilter
 from ticketflow.ops.target import add_target_options, fail, open_store, operational_errors
@@ -41,8 +42,36 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="only executions of source keys starting with KEY (support_ticket/raw/ may be left out)")
     p.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
     p.add_argument("--wide", action="store_true", help="never cut long names to fit 100 columns")
+    p.add_argument("--cost", action="store_true",
+                   help="what each execution cost (or would have cost) on AWS: Glue DPU-seconds, Lambda "
+                        "GB-seconds, state transitions, S3 requests, USD, and a total line")
+    p.add_argument("--prices", metavar="FILE",
+                   help="with --cost: price table (default: $TICKETFLOW_PRICES, else ticketflow/ops/prices.json)")
     add_target_options(p)
     p.set_defaults(func=main)
+
+
+def cost_table(args: argparse.Namespace, store: Any, rows: list[Any]) -> str:
+    """The `--cost` table: each row's execution costed from its history (see ticketflow.ops.cost)."""
+    from ticketflow.ops.cost import CostError, PriceTable, render_cost_table
+    from ticketflow.ops.cost_sources import aws_cost, cost_or_reason, local_cost
+    from ticketflow.ops.target import aws_target, home_of
+
+    try:
+        prices = PriceTable.load(args.prices)
+    except CostError as err:
+        raise LookupError(str(err)) from err
+    target = aws_target(args) if args.target == "aws" else None
+    items = []
+    for row in rows:
+        desc = store.describe(row.name)
+        events = store.history(desc["executionArn"])
+        if target is not None:
+            cost, why = cost_or_reason(aws_cost, target, desc, events, prices)
+        else:
+            cost, why = cost_or_reason(local_cost, home_of(args), desc, events, prices)
+        items.append((row.name, row.status, cost, why))
+    return render_cost_table(items, width=None if args.wide else 100)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -63,7 +92,13 @@ def main(args: argparse.Namespace) -> int:
         print(f"no {args.status + ' ' if args.status else ''}executions in {store.where}"
               + (f" ({', '.join(narrowed)})" if narrowed else ""))
         return 0
-    print(render_executions(rows, width=None if args.wide else WIDTH))
+    if args.cost:
+        try:
+            print(cost_table(args, store, rows))
+        except operational_errors() as err:
+            return fail(str(err))
+    else:
+        print(render_executions(rows, width=None if args.wide else WIDTH))
     more = " (--limit reached)" if len(rows) == args.limit else ""
     print(f"\n{len(rows)} execution{'s' if len(rows) != 1 else ''}, newest first{more}; "
           f"details: ticketflow show NAME (a unique prefix is enough)")

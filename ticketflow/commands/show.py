@@ -19,6 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also print the event history as the console's Events tab lists it")
     p.add_argument("--json", action="store_true",
                    help="print DescribeExecution and the raw GetExecutionHistory events as JSON")
+    p.add_argument("--prices", metavar="FILE",
+                   help="price table for the cost block (default: $TICKETFLOW_PRICES, else the bundled "
+                        "ticketflow/ops/prices.json)")
     add_target_options(p)
     p.set_defaults(func=main)
 
@@ -57,6 +60,21 @@ def aws_context(args: argparse.Namespace, desc: dict[str, Any]) -> tuple[dict[st
     return json.loads(machine["definition"]), files
 
 
+def cost_lines(args: argparse.Namespace, desc: dict[str, Any], events: list[dict[str, Any]]) -> list[str]:
+    """The "Cost (estimated at <region> prices of <date>)" block, or one line saying why there is none."""
+    from ticketflow.ops.cost import CostError, PriceTable, render_cost_block
+    from ticketflow.ops.cost_sources import aws_cost, local_cost
+
+    unusable: tuple[type[BaseException], ...] = (CostError, *operational_errors())
+    try:
+        prices = PriceTable.load(args.prices)
+        cost = (aws_cost(aws_target(args), desc, events, prices) if args.target == "aws"
+                else local_cost(home_of(args), desc, events, prices))
+    except unusable as err:  # the rest of `show` stands without it
+        return [f"Cost       not computed: {err}"]
+    return render_cost_block(cost)
+
+
 def main(args: argparse.Namespace) -> int:
     from ticketflow.ops.executions import resolve
     from ticketflow.ops.render import render_events, render_history_json, render_show
@@ -72,6 +90,8 @@ def main(args: argparse.Namespace) -> int:
     except operational_errors() as err:
         return fail(str(err))
     print(render_show(desc, events, io=args.io, definition=definition, files=files))
+    print("")
+    print("\n".join(cost_lines(args, desc, events)))
     if args.events:
         print("\nEvents")
         print(render_events(events))

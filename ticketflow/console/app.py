@@ -185,6 +185,7 @@ def create_app(home: Path, worker: ConsoleWorker | None, definition: dict[str, A
             # The state it ended in, only while it is ended badly (a redrive that succeeded has none).
             "failed": failed_run(runs) if row.status in ENDED_BADLY else None,
             "redriven_at": redrive_points(events),
+            **views.execution_cost(home, desc, events),
         }
 
     @app.get("/executions/<name>")

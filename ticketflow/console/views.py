@@ -173,3 +173,32 @@ def expectation_rows(validation: dict[str, Any] | None) -> list[dict[str, Any]]:
                      "severity": result.get("severity"), "success": bool(result.get("success")),
                      "observed": seen, "summary": result.get("summary")})
     return rows
+
+
+def execution_cost(home: Path, desc: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
+    """{"cost": rows for the page's cost table, "cost_heading", "cost_notes", "cost_error"}: what the execution
+    would have cost on AWS with the stack's settings, at the price table's prices (ticketflow.ops.cost)."""
+    from ticketflow.ops.cost import PriceTable, fmt_usd
+    from ticketflow.ops.cost_sources import cost_or_reason, local_cost
+
+    try:
+        prices = PriceTable.load()
+    except ValueError as err:
+        return {"cost": None, "cost_error": str(err)}
+    cost, why = cost_or_reason(local_cost, home, desc, events, prices)
+    if cost is None:
+        return {"cost": None, "cost_error": why}
+    rows = [{"what": "Glue", "units": f"{run.dpu_seconds:,.1f} DPU-s", "usd": fmt_usd(run.usd),
+             "how": f"{run.worker_type} x {run.workers}, {run.execution_class}: {run.basis}"} for run in cost.glue]
+    rows += [{"what": f"Lambda {fn.function}", "units": f"{fn.gb_seconds:,.3f} GB-s", "usd": fmt_usd(fn.usd),
+              "how": f"{fn.invocations} x, {fn.duration_ms:,} ms at {fn.memory_mb} MB"
+                     + ("" if fn.measured else " (assumed)")} for fn in cost.lambdas]
+    rows.append({"what": "Step Functions", "units": f"{cost.transitions} transitions",
+                 "usd": fmt_usd(cost.usd["stepfunctions"]),
+                 "how": f"Standard workflow, {cost.redrives} redrive(s)" if cost.redrives else "Standard workflow"})
+    rows.append({"what": "S3 requests", "units": f"{cost.s3_put + cost.s3_get} requests",
+                 "usd": fmt_usd(cost.usd["s3"]),
+                 "how": f"{cost.s3_put} PUT/COPY/LIST, {cost.s3_get} GET/HEAD (estimated)"})
+    rows.append({"what": "Total", "units": "", "usd": fmt_usd(cost.total_usd), "how": ""})
+    return {"cost": rows, "cost_error": None, "cost_notes": cost.notes,
+            "cost_heading": f"Cost (estimated at {cost.region} prices of {cost.prices_taken})"}

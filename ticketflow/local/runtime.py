@@ -652,7 +652,21 @@ class LocalRuntime:
             if validation else None,
             # An erasure's result (RetractSource): outcome and counts, None for an upload's execution.
             "retraction": (json.loads(desc.get("output") or "{}").get("retract") or {}).get("retraction"),
+            "cost": self.cost(desc, history),
         }
+
+    def cost(self, desc: dict[str, Any], history: list[dict[str, Any]]) -> dict[str, Any]:
+        """What the execution would have cost on AWS with the stack's settings (ticketflow.ops.cost), as the
+        run report's `cost` object; {"error": why} when a price or setting is unusable."""
+        from ticketflow.ops.cost import PriceTable
+        from ticketflow.ops.cost_sources import cost_or_reason, local_cost
+
+        try:
+            prices = PriceTable.load()
+        except ValueError as err:
+            return {"error": str(err)}
+        cost, why = cost_or_reason(local_cost, self.home, desc, history, prices)
+        return cost.as_dict() if cost else {"error": why}
 
     def _json(self, key: str) -> dict[str, Any] | None:
         return json.loads(self.storage.read_bytes(key)) if self.storage.exists(key) else None
