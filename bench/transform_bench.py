@@ -200,7 +200,7 @@ def run_bench(sizes: tuple[int, ...] = (100_000, 1_000_000), repeats: int = 3) -
             tree.mkdir()
         baseline_tree(trees["baseline"])
         current = current_tree(trees["current"])
-        trees["duckdb"] = trees["current"]
+        trees["duckdb"] = trees["minimal"] = trees["current"]
         for tree in (trees["baseline"], trees["current"]):
             check_imports(tree)
         lines += [
