@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import IO, Any, TypeVar
@@ -448,11 +449,32 @@ def parse_csv(spark: SparkSession, uri: str, dialect: Dialect, mapping: HeaderMa
     # Parsed once, into the columnar cache; every later pass reads only the cached columns it needs.
     base = tx.blank_missing(indexed, contract).persist()
     ts_cols = [c.name for c in contract.columns_of_type("timestamp") if tx.value(c.name) in base.columns]
-    evidence = tx.timestamp_evidence(base, [tx.value(c) for c in ts_cols], split_order=not multi_line)
+    block = None if multi_line else tx.split_block_bytes(source_bytes, spark.sparkContext.defaultParallelism)
+    with session_conf(spark, "spark.sql.files.maxPartitionBytes", block):  # read when the scan is planned
+        evidence = tx.timestamp_evidence(base, [tx.value(c) for c in ts_cols], split_order=not multi_line)
     if multi_line:
         return ParsedCsv(base, evidence, ts_cols, True, 1, True)
     blocks = json.loads(evidence.get(tx.SPLITS) or "[]")
     return ParsedCsv(base, evidence, ts_cols, False, len(blocks), tx.splits_in_file_order(blocks))
+
+
+@contextmanager
+def session_conf(spark: SparkSession, key: str, value: int | str | None) -> Iterator[None]:
+    """`key` set to `value` in the session for the block, then put back (nothing when `value` is None). A
+    concurrent run in the same warm session (the local runtime) may read it meanwhile: only its block sizes
+    change, never its rows (the split order is checked on every run)."""
+    if value is None:
+        yield
+        return
+    before = spark.conf.get(key, None)
+    spark.conf.set(key, str(value))
+    try:
+        yield
+    finally:
+        if before is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, before)
 
 
 def distinct_examples(observed: str | None) -> list[dict[str, Any]]:

@@ -188,6 +188,20 @@ def spread_partitions(source_bytes: int, cores: int) -> int:
     return max(1, min(cores, -(-source_bytes // SPREAD_BYTES)))
 
 
+SMALL_FILE_BYTES = 4 * 2**20  # Spark's spark.sql.files.openCostInBytes: a file this small is one block anyway
+
+
+def split_block_bytes(source_bytes: int, cores: int) -> int | None:
+    """The block size (`spark.sql.files.maxPartitionBytes`) for a reading split by lines: a whole number of
+    blocks per core, each at most 128 MiB, so every wave of tasks keeps every core busy. Spark's own choice
+    (128 MiB blocks) gives a 317 MB file three blocks on two cores, and the third ran alone in every stage
+    after the parse. None for a file Spark reads as one block anyway."""
+    if source_bytes <= SMALL_FILE_BYTES or cores < 1:
+        return None
+    blocks = cores * -(-source_bytes // (cores * SPREAD_BYTES))
+    return -(-source_bytes // blocks)
+
+
 def source_lines(df: DataFrame, header_lines: int = 1) -> SparkColumn:
     """The line each record starts on, counting the lines before the data (`header_lines`: preamble and header)
     and the spans of all records before it, but not blank lines between records (see `add_blank_lines`).

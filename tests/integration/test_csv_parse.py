@@ -258,3 +258,13 @@ def test_the_split_order_check_refuses_blocks_out_of_file_order():
     assert not splits_in_file_order([[0, 2048], [1, 0]])  # a later block in an earlier partition
     assert not splits_in_file_order([[0, 0], [0, 2048]])  # two blocks in one partition: ids would interleave
     assert json.dumps([]) == "[]" and splits_in_file_order([])
+
+
+def test_split_blocks_are_a_whole_number_per_core_and_at_most_128_mib():
+    from ticketcore.spark_transform import split_block_bytes
+
+    mib = 2**20
+    assert split_block_bytes(3 * mib, 2) is None  # one block anyway (Spark's open cost is 4 MiB)
+    assert split_block_bytes(317 * mib, 2) == -(-317 * mib // 4)  # 4 blocks of 79.25 MiB, not 128 + 128 + 61
+    assert split_block_bytes(100 * mib, 8) == -(-100 * mib // 8)
+    assert split_block_bytes(10_000 * mib, 16) == -(-10_000 * mib // 80)  # 80 blocks of 125 MiB: 5 per core
