@@ -29,7 +29,7 @@ from pyspark.sql import functions as F
 
 from ticketcore import spark_transform as tx
 from ticketcore.contract import Contract, HeaderMapping, SchemaError, load_contract, map_headers
-from ticketcore.dialect import HEAD_BYTES, Dialect, ParsePlan, csv_parse_plan, detect_dialect, scan_stream
+from ticketcore.dialect import HEAD_BYTES, Dialect, ParsePlan, Scan, csv_parse_plan, detect_dialect, scan_stream
 from ticketcore.layout import QUARANTINE_FILE, source_name
 from ticketcore.source import GZIP, EncodingCheck, compression_of, gunzip, text_head, text_name, transcode, unzip_member
 from ticketcore.timeformats import choose_format
@@ -420,6 +420,15 @@ def read_source(spark: SparkSession, uri: str, dialect: Dialect, mapping: Header
     return raw
 
 
+def blank_lines(whole_file: Scan, dialect: Dialect) -> tuple[int, ...]:
+    """The lines the CSV reader skips: every blank line, except that a lone "\r" is a record to the reader of a
+    file whose records end in "\n" (only a "\r\n" file's reader takes "\r\n" alone as an empty line)."""
+    if dialect.line_terminator == "\r\n" or not whole_file.cr_lines:
+        return whole_file.blank_lines
+    records = set(whole_file.cr_lines)
+    return tuple(b for b in whole_file.blank_lines if b not in records)
+
+
 @dataclass(frozen=True)
 class ParsedCsv:
     """The parsed file in the columnar cache (`base`), the evidence pass over it, and how it was read."""
@@ -550,7 +559,7 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
     carried = tx.carried_columns(contract, base, info)
     outcomes = tx.record_outcomes(
         tx.classify(typed, contract, info), header_lines=dialect.lines_before_data, open_quote_line=open_quote_line,
-        blank_lines=whole_file.blank_lines, carry=tx.carried_fields(carried, info),
+        blank_lines=blank_lines(whole_file, dialect), carry=tx.carried_fields(carried, info),
     ).persist()
     outcomes.count()  # computed into its cache here, so the report times this phase on its own
     lap("lines_and_dedupe")
@@ -628,7 +637,9 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
             .coalesce(1)  # one file; the rows are few, and one partition needs no shuffle to sort
             .sortWithinPartitions("_source_line")
             .write.mode("overwrite")
-            .options(header=True, escape='"', quoteAll=False, emptyValue="")
+            # Spark's CSV writer trims every value unless told not to: a quarantined row keeps its values as sent.
+            .options(header=True, escape='"', quoteAll=False, emptyValue="", ignoreLeadingWhiteSpace=False,
+                     ignoreTrailingWhiteSpace=False)
             .csv(tmp)
         )
         move_single_part(spark, tmp, quarantine_file)

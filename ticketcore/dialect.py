@@ -191,9 +191,9 @@ class Scan:
     # reader skips it, the whole-file reader reads it as a record, so such a file is read whole. Lines inside
     # quoted values count too (they only matter when no quoted value holds a line break).
     whitespace_line: int | None = None
-    # The first blank line that is a lone "\r": blank to the reader of a "\r\n" file, a record of one "\r" to the
-    # whole-file reader of a "\n" file (which Spark's line reader would skip).
-    cr_line: int | None = None
+    # The blank lines that are a lone "\r" (among `blank_lines`): blank to the reader of a "\r\n" file, a record
+    # of one "\r" to the whole-file reader of a "\n" file (which Spark's line reader would skip).
+    cr_lines: tuple[int, ...] = ()
 
 
 # The rest of a quoted value after its opening quote: `""` is a quote inside it; up to the closing quote or the
@@ -254,7 +254,7 @@ class QuoteScanner:
         self._pending_cr = False  # the line the last piece ended in holds only "\r" so far (outside quotes)
         self._break_line: int | None = None  # where the first quoted value holding a line break opens
         self._whitespace_line: int | None = None
-        self._cr_line: int | None = None
+        self._cr_lines: list[int] = []
         self._ws_carry = ""  # the last piece's last "\n" and the whitespace after it (a line still open)
 
     def feed(self, text: str) -> None:
@@ -296,7 +296,7 @@ class QuoteScanner:
                     self._closed_line = self._line + text.count("\n", 0, start)
         if self._pending_cr and text[0] == "\n":
             self._blank.append(self._line)  # a blank "\r\n" line cut between two pieces
-            self._cr_line = self._line if self._cr_line is None else self._cr_line
+            self._cr_lines.append(self._line)
         self._find_blank_lines(text, blank_starts, quoted, at_line_start)
         self._pending_cr = self._open_line is None and text.endswith("\r") and (
             text.endswith("\n\r") or (len(text) == 1 and at_line_start)
@@ -335,12 +335,12 @@ class QuoteScanner:
             line += text.count("\n", counted, b)
             counted = b
             self._blank.append(line)
-            if self._cr_line is None and text.startswith("\r", b):
-                self._cr_line = line
+            if text.startswith("\r", b):
+                self._cr_lines.append(line)
 
     def result(self) -> Scan:
         return Scan(self._crlf, self._nl - self._crlf, self._open_line, tuple(self._blank), self._break_line,
-                    self._whitespace_line, self._cr_line)
+                    self._whitespace_line, tuple(self._cr_lines))
 
 
 def scan(text: str, delimiter: str) -> Scan:
@@ -485,8 +485,8 @@ def csv_parse_plan(dialect: Dialect, whole_file: Scan | None = None, forced: str
     if dialect.line_terminator == "\r\n" and whole_file.lf:
         return ParsePlan(True, f"records end in \\r\\n in the first 256 KiB, and {whole_file.lf} further on in \\n "
                                "alone: the whole-file reader keeps those in the record")
-    if dialect.line_terminator != "\r\n" and whole_file.cr_line is not None:
-        return ParsePlan(True, f"line {whole_file.cr_line} is a lone \\r in a file whose records end in \\n: the "
+    if dialect.line_terminator != "\r\n" and whole_file.cr_lines:
+        return ParsePlan(True, f"line {whole_file.cr_lines[0]} is a lone \\r in a file whose records end in \\n: the "
                                "whole-file reader reads it as a record, Spark's line reader would skip it")
     if whole_file.whitespace_line is not None:
         return ParsePlan(True, f"line {whole_file.whitespace_line} holds only whitespace: Spark's line reader "

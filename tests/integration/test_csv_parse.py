@@ -12,7 +12,9 @@ of whitespace only, a lone "\r" line in a "\n" file) are read whole, as the last
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -223,6 +225,10 @@ def test_a_line_the_two_readers_see_differently_makes_the_job_read_the_file_agai
     parse = auto["report"]["csv_parse"]
     assert (parse["multi_line"], parse["read_twice"], parse["reason"]) == (True, True, reason)
     assert (auto["report"]["rows_read"], auto["report"]["quarantined_by_reason"]) == (66, {"wrong_field_count": 1})
+    [row] = csv.DictReader(io.StringIO(auto["quarantine"].decode(), newline=""))
+    assert (row["_error_reason"], row["_source_line"]) == ("wrong_field_count", "32")
+    if not odd_line.strip(" "):  # the spaces are kept as sent (Spark's CSV writer would trim them to nothing)
+        assert row["_raw_record"] == odd_line
 
 
 def test_a_quoted_line_break_in_the_head_reads_whole_at_once(spark, tmp_path):

@@ -193,6 +193,11 @@ def test_a_price_override_file_changes_only_what_it_gives(tmp_path: Path, prices
     ({"region": "eu-west-1", "taken": "2026-11-30", "s3": {"per_thousand_get_head": "cheap"}},
      r"s3.per_thousand_get_head must be a number >= 0, found 'cheap'"),
     ({"region": "eu-west-1", "taken": "last week"}, "Invalid isoformat string"),
+    # A typo is refused, never silently ignored (the bundled price would be used under the file's region).
+    ({"region": "eu-west-1", "taken": "2026-11-30", "glu": {"dpu_hour": 0.29}},
+     r"unknown entry 'glu' \(did you mean 'glue'\?\)"),
+    ({"region": "eu-west-1", "taken": "2026-11-30", "glue": {"dpu_hours": 0.29}},
+     r"unknown entry 'glue.dpu_hours' \(did you mean 'glue.dpu_hour'\?\)"),
 ])
 def test_a_bad_price_file_is_refused_saying_what_was_found(tmp_path: Path, doc: dict, problem: str) -> None:
     path = tmp_path / "p.json"
@@ -244,12 +249,44 @@ def test_show_prints_the_cost_block(home: Path, capsys: pytest.CaptureFixture[st
     assert max(len(line) for line in block) <= 100
 
 
-def test_show_says_why_without_a_usable_price_table(home: Path, capsys: pytest.CaptureFixture[str],
-                                                     tmp_path: Path) -> None:
+def test_an_unusable_price_table_is_an_error_for_show_and_executions_alike(
+        home: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{")
-    assert main(["show", OK, "--home", str(home), "--prices", str(bad)]) == 0
-    assert f"Cost       not computed: price table {bad} is not JSON" in capsys.readouterr().out
+    assert main(["show", OK, "--home", str(home), "--prices", str(bad)]) == 2
+    assert f"price table {bad} is not JSON" in capsys.readouterr().err
+    assert main(["executions", "--cost", "--home", str(home), "--prices", str(bad)]) == 2
+    assert f"price table {bad} is not JSON" in capsys.readouterr().err
+    # --prices alone would be ignored: refused instead
+    assert main(["executions", "--home", str(home), "--prices", str(bad)]) == 2
+    assert "--prices is the price table of --cost: add --cost" in capsys.readouterr().err
+
+
+def test_a_start_glue_refused_is_not_billed(prices: PriceTable) -> None:
+    from ticketflow.ops.cost import job_runs_in_history
+
+    # GIVEN StartJobRun refused twice (no job run: the cause is Glue's API error), then a run of 38 s
+    t = T0
+    history = [{"id": 1, "type": "TaskStateEntered", "timestamp": t,
+                "stateEnteredEventDetails": {"name": "TransformTickets"}}]
+    for i, outcome in enumerate(["refused", "refused", "ran"]):
+        start, end = t + timedelta(seconds=10 * i), t + timedelta(seconds=10 * i + (40 if outcome == "ran" else 0.03))
+        history.append({"id": 10 * i + 2, "type": "TaskScheduled", "timestamp": start})
+        history.append({"id": 10 * i + 3, "type": "TaskStarted", "timestamp": start,
+                        "taskStartedEventDetails": {"resourceType": "glue", "resource": "startJobRun.sync"}})
+        if outcome == "refused":
+            history.append({"id": 10 * i + 4, "type": "TaskFailed", "timestamp": end, "taskFailedEventDetails": {
+                "error": "Glue.ConcurrentRunsExceededException", "cause": "Concurrent runs exceeded (Service: Glue)"}})
+        else:
+            history.append({"id": 10 * i + 4, "type": "TaskSucceeded", "timestamp": end, "taskSucceededEventDetails": {
+                "output": json.dumps({"Id": "jr_1", "JobRunState": "SUCCEEDED", "ExecutionTime": 38})}})
+    runs = job_runs_in_history(history)
+    # THEN only the run that ran is billed: 120 DPU-s (the 1-minute minimum on 2 x G.1X), not three of them
+    assert [r["Id"] for r in runs] == ["jr_1"]
+    assert glue_run_cost(runs[0], SIZING, prices).dpu_seconds == 120.0
+    # and a task that timed out (its job run may have been running) is billed for its duration
+    history[-1] = {**history[-1], "type": "TaskTimedOut", "taskTimedOutEventDetails": {"error": "States.Timeout"}}
+    assert [(r["Id"], r["_task_seconds"]) for r in job_runs_in_history(history)] == [("?", 40.0)]
 
 
 def test_the_console_execution_page_shows_the_cost(home: Path) -> None:

@@ -16,7 +16,7 @@ def walk(text: str, delimiter: str) -> Scan:
     crlf = lf = 0
     line, i, n = 1, 0, len(text)
     field_start = True
-    line_begin, blank, broken, cr_line = 0, [], None, None
+    line_begin, blank, broken, cr_lines = 0, [], None, []
     while i < n:
         ch = text[i]
         if field_start and ch == '"':
@@ -26,7 +26,7 @@ def walk(text: str, delimiter: str) -> Scan:
                 if k < 0:
                     if broken is None and ("\n" in text[i:] or "\r" in text[i:]):
                         broken = line
-                    return Scan(crlf, lf, line, tuple(blank), broken, whitespace_line(text), cr_line)
+                    return Scan(crlf, lf, line, tuple(blank), broken, whitespace_line(text), tuple(cr_lines))
                 if k + 1 < n and text[k + 1] == '"':
                     j = k + 2
                     continue
@@ -40,17 +40,17 @@ def walk(text: str, delimiter: str) -> Scan:
         if ch == "\n":
             if text[line_begin : i - 1] in ("", "\r"):
                 blank.append(line)
-                cr_line = line if cr_line is None and text[line_begin : i - 1] == "\r" else cr_line
+                cr_lines += [line] if text[line_begin : i - 1] == "\r" else []
             lf, line, field_start, line_begin = lf + 1, line + 1, True, i
         elif ch == "\r" and text.startswith("\n", i):
             if text[line_begin : i - 1] == "":
                 blank.append(line)
-                cr_line = line if cr_line is None else cr_line
+                cr_lines.append(line)
             crlf, line, i, field_start = crlf + 1, line + 1, i + 1, True
             line_begin = i
         else:  # a delimiter starts a field; anything else (a quote here, a lone "\r") is data
             field_start = ch == delimiter
-    return Scan(crlf, lf, None, tuple(blank), broken, whitespace_line(text), cr_line)
+    return Scan(crlf, lf, None, tuple(blank), broken, whitespace_line(text), tuple(cr_lines))
 
 
 def whitespace_line(text: str) -> int | None:
@@ -82,13 +82,13 @@ CASES = [
     ('x\r"a\n', ",", Scan(0, 1, None)),  # a lone "\r" does not start a field
     ('a\tb\n"1\t2"\t"3\n', "\t", Scan(0, 1, 2, (), 2)),
     # Blank lines outside quoted values (the readers skip them), not those inside one.
-    ('a,b\n\n1,"x\n\ny"\r\n\r\n2,z\n\n', ",", Scan(2, 4, None, (2, 6, 8), 3, None, 6)),
+    ('a,b\n\n1,"x\n\ny"\r\n\r\n2,z\n\n', ",", Scan(2, 4, None, (2, 6, 8), 3, None, (6,))),
     # Where the first quoted value holding a line break opens ("\r" alone counts): None, the file splits by lines.
     ('a,b\n1,"x,y"\n2,"p\rq"\n', ",", Scan(0, 3, None, (), 3)),
     ('a,b\n1,"x,y"\n2,"p q"\n', ",", Scan(0, 3, None, (), None)),
     # A line of whitespace only (not blank): the file is read whole.
     ('a,b\n1,2\n \t\r\n3,4\n', ",", Scan(1, 3, None, (), None, 3)),
-    ('a,b\n\r\n\n1,2\n', ",", Scan(1, 3, None, (2, 3), None, None, 2)),
+    ('a,b\n\r\n\n1,2\n', ",", Scan(1, 3, None, (2, 3), None, None, (2,))),
     ('\n\na\n', ",", Scan(0, 3, None, (1, 2))),
 ]
 

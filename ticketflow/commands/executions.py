@@ -79,6 +79,8 @@ def main(args: argparse.Namespace) -> int:
 
     if args.limit < 1:
         return fail("--limit must be at least 1")
+    if args.prices and not args.cost:
+        return fail("--prices is the price table of --cost: add --cost")
     where = ExecutionFilter(status=args.status, since=args.since, until=args.until, source=args.source)
     try:
         store = open_store(args)

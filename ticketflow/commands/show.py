@@ -60,14 +60,15 @@ def aws_context(args: argparse.Namespace, desc: dict[str, Any]) -> tuple[dict[st
     return json.loads(machine["definition"]), files
 
 
-def cost_lines(args: argparse.Namespace, desc: dict[str, Any], events: list[dict[str, Any]]) -> list[str]:
-    """The "Cost (estimated at <region> prices of <date>)" block, or one line saying why there is none."""
-    from ticketflow.ops.cost import CostError, PriceTable, render_cost_block
+def cost_lines(args: argparse.Namespace, desc: dict[str, Any], events: list[dict[str, Any]],
+               prices: Any) -> list[str]:
+    """The "Cost (estimated at <region> prices of <date>)" block, or one line saying why there is none (an
+    execution the model cannot cost; an unusable price table is refused before, by `main`)."""
+    from ticketflow.ops.cost import CostError, render_cost_block
     from ticketflow.ops.cost_sources import aws_cost, local_cost
 
     unusable: tuple[type[BaseException], ...] = (CostError, *operational_errors())
     try:
-        prices = PriceTable.load(args.prices)
         cost = (aws_cost(aws_target(args), desc, events, prices) if args.target == "aws"
                 else local_cost(home_of(args), desc, events, prices))
     except unusable as err:  # the rest of `show` stands without it
@@ -76,9 +77,14 @@ def cost_lines(args: argparse.Namespace, desc: dict[str, Any], events: list[dict
 
 
 def main(args: argparse.Namespace) -> int:
+    from ticketflow.ops.cost import CostError, PriceTable
     from ticketflow.ops.executions import resolve
     from ticketflow.ops.render import render_events, render_history_json, render_show
 
+    try:
+        prices = PriceTable.load(args.prices)
+    except CostError as err:  # the user's own file: an error, as `executions --cost` says it
+        return fail(str(err))
     try:
         store = open_store(args)
         desc = resolve(store, args.execution)
@@ -91,7 +97,7 @@ def main(args: argparse.Namespace) -> int:
         return fail(str(err))
     print(render_show(desc, events, io=args.io, definition=definition, files=files))
     print("")
-    print("\n".join(cost_lines(args, desc, events)))
+    print("\n".join(cost_lines(args, desc, events, prices)))
     if args.events:
         print("\nEvents")
         print(render_events(events))

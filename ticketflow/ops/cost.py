@@ -101,6 +101,7 @@ class PriceTable:
         doc = base
         if chosen is not None and chosen.resolve() != DEFAULT_PRICES.resolve():
             override = _read_json(chosen)
+            _refuse_unknown(override, base, chosen)
             for needed in ("region", "taken"):
                 if not isinstance(override.get(needed), str) or not override[needed].strip():
                     raise CostError(f"price table {chosen}: {needed!r} must be given (a price is only "
@@ -142,6 +143,19 @@ def _read_json(path: Path) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise CostError(f"price table {path} must be a JSON object, found {type(doc).__name__}")
     return doc
+
+
+def _refuse_unknown(override: Mapping[str, Any], base: Mapping[str, Any], path: Path, prefix: str = "") -> None:
+    """A key the bundled table does not have is a typo, never a new price: refused, with the closest key."""
+    import difflib
+
+    for key, value in override.items():
+        if key not in base:
+            close = difflib.get_close_matches(key, list(base), n=1)
+            hint = f" (did you mean '{prefix}{close[0]}'?)" if close else f" (known: {', '.join(map(str, base))})"
+            raise CostError(f"price table {path}: unknown entry '{prefix}{key}'{hint}")
+        if isinstance(value, dict) and isinstance(base[key], dict):
+            _refuse_unknown(value, base[key], path, f"{prefix}{key}.")
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -306,6 +320,7 @@ class TaskAttempt:
     started: datetime | None
     ended: datetime | None
     result: Any  # TaskSucceeded output, or a TaskFailed cause, parsed when JSON
+    ended_by: str = ""  # the event that ended it: TaskSucceeded, TaskFailed or TaskTimedOut ("" while it runs)
 
     @property
     def seconds(self) -> float | None:
@@ -332,20 +347,23 @@ def task_attempts(events: Sequence[Mapping[str, Any]]) -> list[TaskAttempt]:
         elif kind in _TASK_END and current is not None:
             details = next((v for k, v in event.items() if k.endswith("EventDetails") and isinstance(v, dict)), {})
             current.ended = _time(event.get("timestamp"))
+            current.ended_by = kind
             current.result = _json(details.get("output") if kind == "TaskSucceeded" else details.get("cause"))
             current = None
     return attempts
 
 
 def job_runs_in_history(events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The Glue JobRun dicts the history holds: a `glue:startJobRun.sync` task's output (or, when it failed,
-    its cause) is the JobRun itself. Each carries `_task_seconds`, the task's own duration, for a job run
-    that reports no ExecutionTime."""
+    """The Glue JobRun dicts the history holds: a `glue:startJobRun.sync` task's output (or, when the job run
+    failed, its cause) is the JobRun itself. Each carries `_task_seconds`, the task's own duration, for a job run
+    that reports no ExecutionTime. A task that failed with no JobRun in its cause never started one (Glue
+    refused StartJobRun: `Glue.ConcurrentRunsExceededException`, throttling, a missing job): nothing is billed
+    for it. A task that timed out is billed for its duration: its job run may have been running."""
     runs = []
     for attempt in task_attempts(events):
         if attempt.resource_type == "glue" and isinstance(attempt.result, dict) and "JobRunState" in attempt.result:
             runs.append({**attempt.result, "_task_seconds": attempt.seconds})
-        elif attempt.resource_type == "glue" and attempt.seconds is not None:
+        elif attempt.resource_type == "glue" and attempt.seconds is not None and attempt.ended_by != "TaskFailed":
             runs.append({"Id": "?", "_task_seconds": attempt.seconds})
     return runs
 
