@@ -37,6 +37,7 @@ from ticketcore.timeformats import choose_format
 SPARK_ENCODING = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8", "utf-16": "UTF-16", "cp1252": "windows-1252"}
 T = TypeVar("T")
 SCAN_PIECE = 16 * 1024 * 1024  # bytes of the source held at a time by the quote scan
+SCAN_FIRST_BYTES = 16 * 1024 * 1024  # a file up to this size is scanned before Spark reads it (0.1 s here)
 S3_SCHEMES = ("s3", "s3a", "s3n")
 ARGUMENTS = ("source", "staging", "quarantine", "reports", "run_id")
 OPTIONAL_ARGUMENTS = ("source_key", "inspection", "dialect", "contract", "csv_parse")
@@ -529,8 +530,10 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
     # for a quote left open, blank lines, and a quoted line break, which decides how Spark may read the file.
     quote_scan = in_background(scan_stream, read_pieces(spark, source_uri), dialect.encoding, dialect.delimiter)
     source_bytes = file_size(spark, source_uri)
-    # Split by lines when the head shows no quoted line break: provisional until the scan has seen every byte.
-    plan = csv_parse_plan(dialect, None, args.csv_parse)
+    # A small file's scan ends at once: the reading is decided from every byte. A big one is read split by lines
+    # when its head shows no quoted line break, provisionally, until the scan has seen every byte.
+    small = source_bytes <= SCAN_FIRST_BYTES
+    plan = csv_parse_plan(dialect, quote_scan.result() if small else None, args.csv_parse)
     parsed = parse_csv(spark, source_uri, dialect, mapping, contract, plan.multi_line, source_bytes)
     lap("read_and_infer")
     whole_file = quote_scan.result()
@@ -538,7 +541,7 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
     lap("quote_scan")
     read_twice = False
     if not plan.multi_line:
-        plan = csv_parse_plan(dialect, whole_file, args.csv_parse)
+        plan = plan if small else csv_parse_plan(dialect, whole_file, args.csv_parse)
         if not plan.multi_line and not parsed.in_file_order:  # never seen; the line numbers depend on it
             plan = ParsePlan(True, "Spark's blocks of the file were not in file order: read whole instead")
         if plan.multi_line:  # the split reading is dropped, and the file read again, whole

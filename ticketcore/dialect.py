@@ -472,9 +472,9 @@ def csv_parse_plan(dialect: Dialect, whole_file: Scan | None = None, forced: str
         return ParsePlan(True, "multiLine asked for (--csv_parse multi_line)")
     if dialect.encoding == "utf-16":
         return ParsePlan(True, "UTF-16 text: Spark's line reader cuts bytes at 0x0A, inside characters")
-    if dialect.quoted_line_breaks:
-        return ParsePlan(True, "a quoted value in the first 256 KiB holds a line break: records span lines")
     if whole_file is None:
+        if dialect.quoted_line_breaks:
+            return ParsePlan(True, "a quoted value in the first 256 KiB holds a line break: records span lines")
         return ParsePlan(False, "no quoted value in the first 256 KiB holds a line break (the whole-file scan "
                                 "confirms it)")
     if whole_file.quoted_break_line is not None:

@@ -192,7 +192,16 @@ def test_shapes_made_here_read_the_same_both_ways(spark, small_blocks, tmp_path,
     assert report["rows_read"] == report["rows_valid"] + report["rows_quarantined"]
 
 
-def test_a_quoted_line_break_past_the_head_makes_the_job_read_the_file_again_whole(spark, tmp_path):
+@pytest.fixture
+def big_file_path(monkeypatch):
+    """The job takes every file for a big one: it reads split by lines before its scan has ended (a file of more
+    than 16 MiB takes that path; these tests need not write one)."""
+    import glue.ticket_etl_job as job
+
+    monkeypatch.setattr(job, "SCAN_FIRST_BYTES", 0)
+
+
+def test_a_quoted_line_break_past_the_head_makes_the_job_read_the_file_again_whole(spark, tmp_path, big_file_path):
     # The head (256 KiB) shows single-line records only: the job starts split, and the whole-file scan, which
     # sees the line break in record 5000, overrules it. The result is what a whole reading gives.
     rows = records(5000)
@@ -216,14 +225,20 @@ def test_a_quoted_line_break_past_the_head_makes_the_job_read_the_file_again_who
     ("\r", "line 32 is a lone \\r in a file whose records end in \\n: the whole-file reader reads it as a record, "
            "Spark's line reader would skip it"),
 ])
-def test_a_line_the_two_readers_see_differently_makes_the_job_read_the_file_again_whole(spark, tmp_path, odd_line,
-                                                                                         reason):
+@pytest.mark.parametrize("big", [False, True], ids=["scanned-first", "read-again"])
+def test_a_line_the_two_readers_see_differently_makes_the_job_read_the_file_whole(spark, tmp_path, monkeypatch,
+                                                                                  odd_line, reason, big):
     # Spark's line reader drops a line of spaces, tabs or a lone "\r"; the whole-file reader of a "\n" file reads
-    # it as a (ragged) record, which the quarantine keeps with its line. The scan finds it: the file is read whole.
+    # it as a (ragged) record, which the quarantine keeps with its line. The scan finds it: the file is read whole,
+    # at once when the file is small enough to be scanned first, else after a provisional split reading.
+    if big:
+        import glue.ticket_etl_job as job
+
+        monkeypatch.setattr(job, "SCAN_FIRST_BYTES", 0)
     text = "\n".join([HEADER, *records(30), odd_line, *records(35, 30)]) + "\n"
     auto = run_once(spark, tmp_path / "auto", text.encode(), "odd.csv", "auto")
     parse = auto["report"]["csv_parse"]
-    assert (parse["multi_line"], parse["read_twice"], parse["reason"]) == (True, True, reason)
+    assert (parse["multi_line"], parse["read_twice"], parse["reason"]) == (True, big, reason)
     assert (auto["report"]["rows_read"], auto["report"]["quarantined_by_reason"]) == (66, {"wrong_field_count": 1})
     [row] = csv.DictReader(io.StringIO(auto["quarantine"].decode(), newline=""))
     assert (row["_error_reason"], row["_source_line"]) == ("wrong_field_count", "32")
@@ -231,12 +246,18 @@ def test_a_line_the_two_readers_see_differently_makes_the_job_read_the_file_agai
         assert row["_raw_record"] == odd_line
 
 
-def test_a_quoted_line_break_in_the_head_reads_whole_at_once(spark, tmp_path):
+@pytest.mark.parametrize("big", [False, True], ids=["scanned-first", "head-decides"])
+def test_a_quoted_line_break_in_the_head_reads_whole_at_once(spark, tmp_path, monkeypatch, big):
+    if big:
+        import glue.ticket_etl_job as job
+
+        monkeypatch.setattr(job, "SCAN_FIRST_BYTES", 0)
     text = "\n".join([HEADER, 'T1,2024-01-01T10:00:00Z,,"two\nlines",open,high', *records(5, 10)]) + "\n"
     report = run_once(spark, tmp_path / "r", text.encode(), "head_break.csv", "auto")["report"]
-    assert report["csv_parse"] == {
-        "multi_line": True, "reason": "a quoted value in the first 256 KiB holds a line break: records span lines",
-        "parse_tasks": 1, "read_twice": False}
+    reason = ("a quoted value in the first 256 KiB holds a line break" if big
+              else "a quoted value opening on line 2 holds a line break")
+    assert report["csv_parse"] == {"multi_line": True, "reason": f"{reason}: records span lines", "parse_tasks": 1,
+                                   "read_twice": False}
     assert "read_again_whole" not in report["timings_seconds"]
 
 
