@@ -60,7 +60,7 @@ class StateRun:
         return (self.exited - self.entered).total_seconds()
 
 
-def _time(value: Any) -> datetime | None:
+def event_time(value: Any) -> datetime | None:
     """A history timestamp: a datetime from boto3, or its ISO text once the events were stored as JSON."""
     if isinstance(value, str):
         try:
@@ -93,7 +93,7 @@ def summarize_history(events: list[dict[str, Any]]) -> list[StateRun]:
                 name=details.get("name", "?"),
                 state_type=kind[: -len("StateEntered")],
                 status="RUNNING",
-                entered=_time(event.get("timestamp")),
+                entered=event_time(event.get("timestamp")),
                 input=_parse(details.get("input")),
             )
             runs.append(run)
@@ -104,7 +104,7 @@ def summarize_history(events: list[dict[str, Any]]) -> list[StateRun]:
             if run is None:
                 continue
             open_runs.remove(run)
-            run.exited = _time(event.get("timestamp"))
+            run.exited = event_time(event.get("timestamp"))
             run.output = _parse(details.get("output"))
             run.status = "CAUGHT" if run.last_attempt_failed else "SUCCEEDED"
             if run.status == "SUCCEEDED":  # retried and then succeeded: the failures stay in `failures`
@@ -114,7 +114,7 @@ def summarize_history(events: list[dict[str, Any]]) -> list[StateRun]:
             details = event.get(details_key, {}) if details_key else {}
             for item in open_runs:
                 item.status = status
-                item.exited = _time(event.get("timestamp"))
+                item.exited = event_time(event.get("timestamp"))
                 if details.get("error") and item is open_runs[-1] and item.error is None:
                     item.error, item.cause = details.get("error"), details.get("cause")
             open_runs.clear()

@@ -40,6 +40,7 @@ from ticketcore.sizing import (
     GLUE_DPU_PER_WORKER,
     MEMORY_OPTIMIZED_PREFIX,
 )
+from ticketflow.local.history import event_time
 
 PRICES_ENV = "TICKETFLOW_PRICES"
 DEFAULT_PRICES = Path(__file__).with_name("prices.json")
@@ -297,15 +298,6 @@ class ExecutionCost:
 
 
 # ---------------------------------------------------------------- reading the history
-def _time(value: Any) -> datetime | None:
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value)
-        except ValueError:
-            return None
-    return value if isinstance(value, datetime) else None
-
-
 def _json(text: Any) -> Any:
     try:
         return json.loads(text) if isinstance(text, str) else None
@@ -341,12 +333,12 @@ def task_attempts(events: Sequence[Mapping[str, Any]]) -> list[TaskAttempt]:
             state = str((event.get("stateEnteredEventDetails") or {}).get("name", ""))
         elif kind == "TaskStarted":
             details = event.get("taskStartedEventDetails") or {}
-            current = TaskAttempt(state, str(details.get("resourceType", "")), _time(event.get("timestamp")),
+            current = TaskAttempt(state, str(details.get("resourceType", "")), event_time(event.get("timestamp")),
                                   None, None)
             attempts.append(current)
         elif kind in _TASK_END and current is not None:
             details = next((v for k, v in event.items() if k.endswith("EventDetails") and isinstance(v, dict)), {})
-            current.ended = _time(event.get("timestamp"))
+            current.ended = event_time(event.get("timestamp"))
             current.ended_by = kind
             current.result = _json(details.get("output") if kind == "TaskSucceeded" else details.get("cause"))
             current = None
