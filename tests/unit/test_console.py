@@ -164,7 +164,10 @@ def home(tmp_path: Path) -> Path:
     reports = bucket / layout.reports_prefix(OK)
     reports.mkdir(parents=True)
     (reports / layout.RUN_REPORT).write_text(json.dumps(
-        {"rows_read": 12, "rows_quarantined": 3, "quarantined_by_reason": {"missing_required:created_at": 3}}))
+        {"rows_read": 12, "rows_quarantined": 3, "quarantined_by_reason": {"missing_required:created_at": 3},
+         "csv_parse": {"multi_line": True, "reason": "a quoted value holds a line break (line 3)", "parse_tasks": 1,
+                       "read_twice": False},
+         "source_text": {"compression": "gzip", "encoding": {"read_as": "utf-8", "fallback_lines": 1}}}))
     (reports / layout.PUBLISH_REPORT).write_text(json.dumps({"rows": 9, "files": [
         {"key": "support_ticket/processed/tickets/year=2024/month=01/x.parquet", "rows": 9, "bytes": 100}]}))
     quarantine_file(bucket / layout.quarantine_prefix("support_ticket/raw/tickets_2024.csv", OK)
@@ -256,6 +259,8 @@ def test_the_data_page_escapes_cells_and_counts_rows(client):
     assert "year=2024/month=01" in page
     chart = json.loads(re.search(r"data-chart='([^']*)'", page).group(1))
     assert chart == [["read", 12], ["published", 9], ["quarantined: missing_required:created_at", 3]]
+    assert ('<p id="reading">CSV read whole (multiLine, one task): a quoted value holds a line break (line 3); '
+            "encoding utf-8, gzip compressed, 1 line decoded by fallback</p>") in page
 
 
 def test_a_post_without_the_token_is_refused_and_changes_nothing(client, home):

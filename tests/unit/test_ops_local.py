@@ -239,6 +239,43 @@ def test_show_lists_the_run_s_files_that_exist_and_the_events(home: Path, capsys
     assert glue[3] == "glue:startJobRun.sync"
 
 
+def test_show_summarises_the_run_report_with_counts_and_no_values(home: Path, capsys: pytest.CaptureFixture[str]
+                                                                  ) -> None:
+    reports = home / "bucket" / "support_ticket" / "reports" / OK
+    reports.mkdir(parents=True)
+    report = {
+        "rows_read": 1200, "rows_valid": 1190, "rows_quarantined": 10,
+        "quarantined_by_reason": {"wrong_field_count": 7, "duplicate_superseded": 3},
+        "csv_parse": {"multi_line": False, "reason": "no quoted value holds a line break (whole-file scan)",
+                      "parse_tasks": 4, "read_twice": False},
+        "source_text": {"compression": "gzip", "encoding": {"read_as": "windows-1252", "fallback_lines": 2}},
+        "profile": "zendesk",
+        "unparsed_values": {"satisfaction_score": {"count": 5, "examples": [{"line": 14, "value": "SECRET-CELL"}]},
+                            "created_at": {"count": 0, "examples": []}},
+        "out_of_range": {"resolved_at": 2, "created_at": 0},
+        "unknown_enum_values": {"status": {"count": 4, "values": ["SECRET-TOKEN"]}},
+        "unknown_columns": {"x_custom": "Custom", "x_other": "Other"},
+    }
+    (reports / "run_report.json").write_text(json.dumps(report))
+    _, out, _ = run(capsys, "show", OK, "--home", str(home))
+    assert "Rows       1,200 read: 1,190 valid, 10 quarantined" in out
+    assert "quarantined: duplicate_superseded 3, wrong_field_count 7" in out
+    assert ("CSV        split by lines (4 parse tasks): no quoted value holds a line break (whole-file scan)"
+            in out)
+    assert "Encoding   windows-1252, gzip compressed, 2 lines decoded by fallback" in out
+    assert "Profile    zendesk" in out
+    assert "Values     unreadable, text kept in _unparsed: satisfaction_score 5" in out
+    assert "out of plausible range: resolved_at 2" in out and "unknown enum tokens: status 4" in out
+    assert "Columns    2 not in the contract, published in the extra map" in out
+    assert "SECRET" not in out  # example values stay in the encrypted report
+
+
+def test_show_says_when_no_run_report_was_written(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(capsys, "show", GLUE_FAILED, "--home", str(home))
+    assert "Data       no run report (the Glue job has not written one)" in out
+    assert "\nRows " not in out
+
+
 def test_show_redriven_failure(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _, out, _ = run(capsys, "show", DQ_REDRIVEN, "--home", str(home))
     assert "Status     FAILED at ValidateOutput" in out

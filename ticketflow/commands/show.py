@@ -60,6 +60,20 @@ def aws_context(args: argparse.Namespace, desc: dict[str, Any]) -> tuple[dict[st
     return json.loads(machine["definition"]), files
 
 
+def run_report(args: argparse.Namespace, desc: dict[str, Any]) -> dict[str, Any] | None:
+    """The execution's run report, from the local bucket or the stack's (None: none written, or unreadable)."""
+    from ticketflow.ops.executions import aws_run_report, local_run_report
+
+    unreadable: tuple[type[BaseException], ...] = (ValueError, *operational_errors())
+    try:
+        if args.target == "aws":
+            target = aws_target(args)
+            return aws_run_report(target.client("s3"), target.resources.bucket, desc)
+        return local_run_report(home_of(args), desc)
+    except unreadable:  # the rest of `show` stands without it
+        return None
+
+
 def cost_lines(args: argparse.Namespace, desc: dict[str, Any], events: list[dict[str, Any]],
                prices: Any) -> list[str]:
     """The "Cost (estimated at <region> prices of <date>)" block, or one line saying why there is none (an
@@ -79,7 +93,7 @@ def cost_lines(args: argparse.Namespace, desc: dict[str, Any], events: list[dict
 def main(args: argparse.Namespace) -> int:
     from ticketflow.ops.cost import CostError, PriceTable
     from ticketflow.ops.executions import resolve
-    from ticketflow.ops.render import render_events, render_history_json, render_show
+    from ticketflow.ops.render import render_events, render_history_json, render_run_report, render_show
 
     try:
         prices = PriceTable.load(args.prices)
@@ -96,6 +110,8 @@ def main(args: argparse.Namespace) -> int:
     except operational_errors() as err:
         return fail(str(err))
     print(render_show(desc, events, io=args.io, definition=definition, files=files))
+    print("")
+    print("\n".join(render_run_report(run_report(args, desc))))
     print("")
     print("\n".join(cost_lines(args, desc, events, prices)))
     if args.events:

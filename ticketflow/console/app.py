@@ -39,6 +39,8 @@ from ticketflow.ops.executions import ExecutionFilter, ExecutionNotFound, LocalE
 from ticketflow.ops.render import (
     ENDED_BADLY,
     cause_text,
+    csv_reading,
+    encoding_read,
     event_rows,
     execution_row,
     failed_run,
@@ -208,6 +210,7 @@ def create_app(home: Path, worker: ConsoleWorker | None, definition: dict[str, A
         counts = views.outcome_counts(report, published) if report else []
         return render_template(
             "data.html", desc=desc, row=execution_row(desc, None), report=report, counts=counts,
+            csv_reading=csv_reading(report) if report else None, encoding=encoding_read(report) if report else None,
             validation=validation, expectations=views.expectation_rows(validation),
             partitions=views.partitions(publication), publication=publication,
             quarantine=views.quarantine_page(files["Quarantine"], 1, per_page=10) if "Quarantine" in files else None)

@@ -10,7 +10,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ticketcore import layout
 from ticketflow.ops.cost import (
     CostError,
     ExecutionCost,
@@ -31,20 +30,13 @@ def _definition() -> dict[str, Any]:
     return load_definition()
 
 
-def _name(desc: Mapping[str, Any]) -> str:
-    return str(desc.get("name") or str(desc.get("executionArn", "")).rsplit(":", 1)[-1])
-
-
 def local_cost(home: Path, desc: Mapping[str, Any], events: Events, prices: PriceTable,
                sizing: StackSizing | None = None) -> ExecutionCost:
     """What the execution would have cost on AWS with the stack's settings (cdk.json): the Glue job run's
     ExecutionTime as the local runtime recorded it in the history, and the run report from the local bucket."""
-    from ticketcore.storage import LocalStorage
-    from ticketflow.local.runtime import LOCAL_BUCKET
+    from ticketflow.ops.executions import local_run_report
 
-    storage = LocalStorage(Path(home).resolve(), LOCAL_BUCKET)
-    key = layout.reports_prefix(_name(desc)) + layout.RUN_REPORT
-    report = json.loads(storage.read_bytes(key)) if storage.exists(key) else None
+    report = local_run_report(home, dict(desc))
     return execution_cost(events, str(desc.get("status", "")), sizing or StackSizing.from_cdk_json(), prices,
                           _definition(), facts=facts_from_report(report, events))
 
@@ -55,6 +47,8 @@ def aws_cost(target: Any, desc: Mapping[str, Any], events: Events, prices: Price
     the run ends), each function's memory from GetFunctionConfiguration, the run report from the stack's bucket.
     cdk.json's settings only fill what AWS does not answer (the trigger's and notify's memory)."""
     from botocore.exceptions import ClientError
+
+    from ticketflow.ops.executions import aws_run_report
 
     glue = target.client("glue")
     runs = []
@@ -73,13 +67,7 @@ def aws_cost(target: Any, desc: Mapping[str, Any], events: Events, prices: Price
                 memory[by_state[state]] = int(client.get_function_configuration(FunctionName=arn)["MemorySize"])
             except ClientError:
                 continue  # the configured default stands
-    report = None
-    try:
-        body = target.client("s3").get_object(Bucket=target.resources.bucket,
-                                              Key=layout.reports_prefix(_name(desc)) + layout.RUN_REPORT)["Body"]
-        report = json.loads(body.read())
-    except ClientError:
-        report = None
+    report = aws_run_report(target.client("s3"), target.resources.bucket, dict(desc))
     return execution_cost(events, str(desc.get("status", "")), sizing or StackSizing.from_cdk_json(), prices,
                           _definition(), job_runs=runs, facts=facts_from_report(report, events), memory_mb=memory)
 

@@ -338,3 +338,30 @@ def run_file_keys(desc: dict[str, Any]) -> list[tuple[str, str]]:
     keys.append(("Published", layout.reports_prefix(name) + layout.PUBLISH_REPORT))
     return keys
 
+
+
+def run_report_key(desc: dict[str, Any]) -> str:
+    """The bucket key of the Glue job's run report for one execution (`ticketcore.layout`)."""
+    from ticketcore import layout
+
+    return layout.reports_prefix(str(desc.get("name") or name_of(str(desc.get("executionArn", ""))))) \
+        + layout.RUN_REPORT
+
+
+def local_run_report(home: Path, desc: dict[str, Any]) -> dict[str, Any] | None:
+    """The run report from the local bucket under `home`, or None when the job wrote none (yet)."""
+    from ticketcore.storage import LocalStorage
+    from ticketflow.local.runtime import LOCAL_BUCKET
+
+    storage = LocalStorage(Path(home).resolve(), LOCAL_BUCKET)
+    key = run_report_key(desc)
+    return json.loads(storage.read_bytes(key)) if storage.exists(key) else None
+
+
+def aws_run_report(s3: Any, bucket: str, desc: dict[str, Any]) -> dict[str, Any] | None:
+    """The run report from the stack's bucket, or None when there is none (NoSuchKey) or it cannot be read
+    (AccessDenied: the reports prefix is encrypted with the stack's key)."""
+    try:
+        return json.loads(s3.get_object(Bucket=bucket, Key=run_report_key(desc))["Body"].read())
+    except ClientError:
+        return None

@@ -351,6 +351,71 @@ def render_show(desc: dict[str, Any], events: list[dict[str, Any]], io: bool = F
     return "\n".join(lines)
 
 
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items()) if v)
+
+
+def csv_reading(report: dict[str, Any]) -> str | None:
+    """How Spark read the CSV, from the run report's `csv_parse`: split by lines (with its parse tasks) or whole
+    (multiLine, one task), and why; None for a report written before the job chose (no `csv_parse`)."""
+    parse = report.get("csv_parse")
+    if not parse:
+        return None
+    how = ("read whole (multiLine, one task)" if parse.get("multi_line")
+           else f"split by lines ({parse.get('parse_tasks')} parse tasks)")
+    if parse.get("read_twice"):
+        how += ", after a split reading the whole-file scan overruled"
+    return f"{how}: {parse.get('reason')}"
+
+
+def encoding_read(report: dict[str, Any]) -> str:
+    """The encoding the file was read in, its compression, and how many lines were decoded by fallback."""
+    text = report.get("source_text") or {}
+    encoding = text.get("encoding") or {}
+    read = [str(encoding.get("read_as") or encoding.get("encoding") or "-")]
+    if text.get("compression"):
+        read.append(f"{text['compression']} compressed")
+    if encoding.get("fallback_lines"):
+        n = int(encoding["fallback_lines"])
+        read.append(f"{n:,} line{'' if n == 1 else 's'} decoded by fallback")
+    return ", ".join(read)
+
+
+def render_run_report(report: dict[str, Any] | None) -> list[str]:
+    """The Glue job's run report as `show` summarises it: rows read, valid and quarantined by reason; how the
+    CSV was read (split by lines or whole, and why); the encoding and profile; per column the values that
+    failed typing or fell outside the plausible range, and unknown enum tokens. Counts, columns and line
+    numbers only: the report's example values stay in the (encrypted) report itself."""
+    label = "{:<10} {}".format
+    if report is None:
+        return [label("Data", "no run report (the Glue job has not written one)")]
+    lines = [label("Rows", f"{int(report.get('rows_read') or 0):,} read: {int(report.get('rows_valid') or 0):,} "
+                           f"valid, {int(report.get('rows_quarantined') or 0):,} quarantined")]
+    by_reason = _counts(report.get("quarantined_by_reason") or {})
+    if by_reason:
+        lines += wrap(f"quarantined: {by_reason}", " " * 11)
+    how = csv_reading(report)
+    if how:
+        wrapped = wrap(how, " " * 11)
+        lines += [label("CSV", wrapped[0].lstrip()), *wrapped[1:]]
+    lines.append(label("Encoding", encoding_read(report)))
+    if report.get("profile"):
+        lines.append(label("Profile", str(report["profile"])))
+    unparsed = {c: int(v.get("count") or 0) for c, v in (report.get("unparsed_values") or {}).items()}
+    per_column = [("unreadable, text kept in _unparsed", unparsed),
+                  ("out of plausible range", report.get("out_of_range") or {}),
+                  ("unknown enum tokens", {c: int(v.get("count") or 0)
+                                           for c, v in (report.get("unknown_enum_values") or {}).items()})]
+    typing = [f"{what}: {_counts(counts)}" for what, counts in per_column if _counts(counts)]
+    for i, text_line in enumerate(typing):
+        wrapped = wrap(text_line, " " * 11)
+        lines += [label("Values" if i == 0 else "", wrapped[0].lstrip()), *wrapped[1:]]
+    unknown = report.get("unknown_columns") or {}
+    if unknown:
+        lines.append(label("Columns", f"{len(unknown):,} not in the contract, published in the extra map"))
+    return lines
+
+
 def render_history_json(desc: dict[str, Any], events: list[dict[str, Any]]) -> str:
     """DescribeExecution and the raw GetExecutionHistory events (`events`, as the API names them)."""
     return to_json({"execution": desc, "events": events})
