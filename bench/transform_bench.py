@@ -35,14 +35,17 @@ DETAIL_KEYS = ("nulls_coerced", "out_of_range", "unparsed_counts", "unknown_enum
                "timestamp_readings")
 BASELINE = "b8919a4"  # bench notes: say when the profile table was measured (2026-11-26), before issue 11
 TARGET = 1.10  # issue 11: the 1M-row transform stays within 10% of its time before the issue
-ENGINES = ("baseline", "current", "duckdb", "minimal")
+ENGINES = ("baseline", "current", "duckdb", "minimal", "spark_minimal")
 LABELS = {
     "baseline": f"Spark 3.5 `run()`, before issue 11 ({BASELINE})",
     "current": "Spark 3.5 `run()`, now",
     "current_whole": "Spark 3.5 `run()`, now, read whole (`--csv_parse multi_line`)",
     "duckdb": "DuckDB reference of the same rules (now)",
     "minimal": "DuckDB minimal pass (read, type, dedupe, write partitioned Parquet: the floor)",
+    "spark_minimal": "Spark minimal pass (the same minimal work on local Spark: Spark's own floor)",
+    "spark_minimal_split": "Spark minimal pass, read split by lines",
 }
+FLOORS = ("minimal", "spark_minimal", "spark_minimal_split")
 # Issue 16 at 1M rows: the transform against the floor and against the same rules in DuckDB.
 FLOOR_TARGET, SAME_RULES_TARGET = 10.0, 3.0
 
@@ -103,6 +106,21 @@ def _minimal_child(source: str) -> None:
                       "timings": {"total": round(done["seconds"], 3)}}))
 
 
+def _spark_minimal_child(source: str, reading: str = "multi_line") -> None:
+    import time
+
+    from bench.spark_minimal import run_minimal_spark
+    from ticketflow.sparkenv import local_session
+
+    t0 = time.monotonic()
+    spark = local_session()
+    session_s = time.monotonic() - t0
+    done = run_minimal_spark(spark, source, tempfile.mkdtemp(prefix="tf-bench-spark-minimal-"),
+                             multi_line=reading != "single_line")
+    print(json.dumps({"session_s": session_s, "run_s": done["seconds"], "rows_written": done["rows_written"],
+                      "timings": {"total": round(done["seconds"], 3)}}))
+
+
 def _duckdb_child(source: str) -> None:
     import time
 
@@ -160,8 +178,9 @@ def check_imports(tree: Path) -> None:
 # ---------------------------------------------------------------- measuring
 
 
-CHILD = {"duckdb": ["--duckdb-child"], "minimal": ["--minimal-child"], "current_whole": ["--spark-child"]}
-CHILD_ARGS = {"current_whole": ["multi_line"]}
+CHILD = {"duckdb": ["--duckdb-child"], "minimal": ["--minimal-child"], "current_whole": ["--spark-child"],
+         "spark_minimal": ["--spark-minimal-child"], "spark_minimal_split": ["--spark-minimal-child"]}
+CHILD_ARGS = {"current_whole": ["multi_line"], "spark_minimal_split": ["single_line"]}
 
 
 def run_once(engine: str, source: Path, trees: dict[str, Path], cores: str | None = None) -> dict[str, Any]:
@@ -200,7 +219,7 @@ def run_bench(sizes: tuple[int, ...] = (100_000, 1_000_000), repeats: int = 3) -
             tree.mkdir()
         baseline_tree(trees["baseline"])
         current = current_tree(trees["current"])
-        trees["duckdb"] = trees["minimal"] = trees["current"]
+        trees["duckdb"] = trees["minimal"] = trees["spark_minimal"] = trees["current"]
         for tree in (trees["baseline"], trees["current"]):
             check_imports(tree)
         lines += [
@@ -267,7 +286,7 @@ def table_rows(rows: int, mb: float, r: dict[str, dict[str, Any]], engines: tupl
     out = []
     for engine in engines:
         x = r[engine]
-        vs_duck = f"{x['run_s'] / r['duckdb']['run_s']:.1f}x" if engine not in ("duckdb", "minimal") else ""
+        vs_duck = f"{x['run_s'] / r['duckdb']['run_s']:.1f}x" if engine not in ("duckdb", *FLOORS) else ""
         vs_min = f"{x['run_s'] / r['minimal']['run_s']:.1f}x" if engine != "minimal" else ""
         out.append(
             f"| {rows:,} | {mb:.0f} | {LABELS[engine]} | {x['run_s']:.2f} | "
@@ -285,13 +304,27 @@ def speed_targets(rows: int, r: dict[str, dict[str, Any]], engine: str = "curren
     return (f"- {rows:,} rows, {LABELS[engine]}: {floor:.1f}x the minimal DuckDB pass (target at most "
             f"{FLOOR_TARGET:.0f}x at 1M rows: {verdict(floor <= FLOOR_TARGET)}), {same:.1f}x the same rules in "
             f"DuckDB (target at most {SAME_RULES_TARGET:.0f}x: {verdict(same <= SAME_RULES_TARGET)}); read "
-            f"{'whole' if (r[engine].get('csv_parse') or {}).get('multi_line', True) else 'split by lines'}")
+            f"{'whole' if (r[engine].get('csv_parse') or {}).get('multi_line', True) else 'split by lines'}"
+            + spark_floor(r, engine))
+
+
+def spark_floor(r: dict[str, dict[str, Any]], engine: str) -> str:
+    """How the distance from the DuckDB floor divides: Spark's own minimal pass against the DuckDB one, and the
+    job against Spark's minimal pass (what the rules cost on Spark)."""
+    key = next((k for k in ("spark_minimal", "spark_minimal_split") if k in r), None)
+    if key is None:
+        return ""
+    floor = r[key]["run_s"]
+    how = "read split by lines" if key == "spark_minimal_split" else "read whole"
+    return (f". Spark's own floor (the minimal pass on local Spark, {how}): {floor:.1f} s = {floor / r['minimal']['run_s']:.1f}x the "
+            f"DuckDB floor; the job is {r[engine]['run_s'] / floor:.1f}x Spark's floor (the rules: "
+            f"{r[engine]['run_s'] - floor:.1f} s)")
 
 
 def run_split_bench(rows: int = 1_000_000, repeats: int = 2) -> str:
     """The same generated tickets with every record on one line, which the job reads split by lines: the job as
     it chooses (split), the job made to read it whole, the same-rules reference and the floor, interleaved."""
-    engines = ("current", "current_whole", "duckdb", "minimal")
+    engines = ("current", "current_whole", "duckdb", "minimal", "spark_minimal_split")
     source = ensure_file(rows, single_line=True)
     expected = json.loads(source.with_suffix(".stats.json").read_text())
     mb = source.stat().st_size / 1e6
@@ -357,6 +390,8 @@ if __name__ == "__main__":
         _spark_child(*sys.argv[2:5])
     elif len(sys.argv) == 3 and sys.argv[1] == "--minimal-child":
         _minimal_child(sys.argv[2])
+    elif len(sys.argv) >= 3 and sys.argv[1] == "--spark-minimal-child":
+        _spark_minimal_child(*sys.argv[2:4])
     elif len(sys.argv) == 3 and sys.argv[1] == "--duckdb-child":
         _duckdb_child(sys.argv[2])
     else:

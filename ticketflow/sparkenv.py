@@ -46,7 +46,10 @@ def local_session(cores: str = "*", memory: str | None = None) -> SparkSession:
             .config("spark.sql.shuffle.partitions", os.environ.get("TICKETFLOW_SHUFFLE_PARTITIONS", "4"))
             .config("spark.sql.adaptive.enabled", "true")
             .config("spark.sql.session.timeZone", "UTC")
-            .config("spark.driver.extraJavaOptions", f"-Duser.timezone=UTC -Dlog4j.configurationFile={log_config}")
+            # The parallel (throughput) collector: a batch job wants throughput, not G1's short pauses. Measured on
+            # the 1M-row file, fresh processes interleaved: the job's median 67 s against 73 s with G1 (bench/NOTES.md).
+            .config("spark.driver.extraJavaOptions",
+                    f"-Duser.timezone=UTC -Dlog4j.configurationFile={log_config} -XX:+UseParallelGC")
             .config(
                 "spark.sql.warehouse.dir",
                 os.path.join(os.environ.get("TMPDIR", "/tmp"), "ticketflow-warehouse"),
