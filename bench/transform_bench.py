@@ -316,9 +316,10 @@ def spark_floor(r: dict[str, dict[str, Any]], engine: str) -> str:
         return ""
     floor = r[key]["run_s"]
     how = "read split by lines" if key == "spark_minimal_split" else "read whole"
-    return (f". Spark's own floor (the minimal pass on local Spark, {how}): {floor:.1f} s = {floor / r['minimal']['run_s']:.1f}x the "
-            f"DuckDB floor; the job is {r[engine]['run_s'] / floor:.1f}x Spark's floor (the rules: "
-            f"{r[engine]['run_s'] - floor:.1f} s)")
+    job = r[engine]["run_s"]
+    return (f". Spark's own floor (the minimal pass on local Spark, {how}): {floor:.1f} s = "
+            f"{floor / r['minimal']['run_s']:.1f}x the DuckDB floor; the job is {job / floor:.1f}x Spark's floor "
+            f"(the rules: {job - floor:.1f} s)")
 
 
 def run_split_bench(rows: int = 1_000_000, repeats: int = 2) -> str:
