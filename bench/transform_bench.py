@@ -192,7 +192,7 @@ def run_once(engine: str, source: Path, trees: dict[str, Path], cores: str | Non
         cmd = [PY, "-m", "bench.transform_bench", *child, str(source), *extra, *([cores] if cores else [])]
         m = measure_process(cmd, env={"TMPDIR": tmp}, cwd=trees[engine])
     doc = json.loads(m.stdout.strip().splitlines()[-1])
-    return {**doc, "wall_s": m.wall_s, "peak_rss": m.peak_rss, "cpu_s": m.cpu_s, "load": load}
+    return {**doc, "wall_s": m.wall_s, "peak_rss": m.peak_memory, "cpu_s": m.cpu_s, "load": load}
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -228,7 +228,7 @@ def run_bench(sizes: tuple[int, ...] = (100_000, 1_000_000), repeats: int = 3) -
             "...); median of the runs shown.",
             "",
             "| rows | MB | engine | run s (median) | each run s | process s | process CPU s | MB/s | rows/s | "
-            "peak RSS | / same rules | / minimal |",
+            "peak memory (PSS) | / same rules | / minimal |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for rows in sizes:
@@ -352,7 +352,7 @@ def run_split_bench(rows: int = 1_000_000, repeats: int = 2) -> str:
         f"{split['parse_tasks']} parse tasks). Outcomes identical in the three (every count of the report, rows per "
         "partition, timestamp readings) and as the generator injected. Runs interleaved; median shown.", "",
         "| rows | MB | engine | run s (median) | each run s | process s | process CPU s | MB/s | rows/s | "
-        "peak RSS | / same rules | / minimal |",
+        "peak memory (PSS) | / same rules | / minimal |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
         *table_rows(rows, mb, r, engines), "",
         speed_targets(rows, r), speed_targets(rows, r, "current_whole"),
