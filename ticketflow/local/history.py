@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -77,6 +78,16 @@ def _parse(text: Any) -> Any:
         return json.loads(text)
     except ValueError:
         return text
+
+
+def events_in_states(events: Sequence[Mapping[str, Any]]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """Each event of a history in id order, with the name of the state entered last before it (or the state
+    it enters, for a StateEntered event; "" before the first state)."""
+    state = ""
+    for event in sorted(events, key=lambda e: e.get("id", 0)):
+        if str(event.get("type", "")).endswith("StateEntered"):
+            state = str((event.get("stateEnteredEventDetails") or {}).get("name", ""))
+        yield state, event
 
 
 def summarize_history(events: list[dict[str, Any]]) -> list[StateRun]:

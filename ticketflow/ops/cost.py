@@ -40,7 +40,7 @@ from ticketcore.sizing import (
     GLUE_DPU_PER_WORKER,
     MEMORY_OPTIMIZED_PREFIX,
 )
-from ticketflow.local.history import event_time
+from ticketflow.local.history import event_time, events_in_states
 
 PRICES_ENV = "TICKETFLOW_PRICES"
 DEFAULT_PRICES = Path(__file__).with_name("prices.json")
@@ -325,13 +325,10 @@ def task_attempts(events: Sequence[Mapping[str, Any]]) -> list[TaskAttempt]:
     """Every Task attempt in the history, in order: its state, resource type, start and end (TaskStarted to
     TaskSucceeded/TaskFailed/TaskTimedOut; end None while it runs) and its output or failure cause."""
     attempts: list[TaskAttempt] = []
-    state = ""
     current: TaskAttempt | None = None
-    for event in sorted(events, key=lambda e: e.get("id", 0)):
+    for state, event in events_in_states(events):
         kind = str(event.get("type", ""))
-        if kind.endswith("StateEntered"):
-            state = str((event.get("stateEnteredEventDetails") or {}).get("name", ""))
-        elif kind == "TaskStarted":
+        if kind == "TaskStarted":
             details = event.get("taskStartedEventDetails") or {}
             current = TaskAttempt(state, str(details.get("resourceType", "")), event_time(event.get("timestamp")),
                                   None, None)

@@ -74,13 +74,11 @@ def aws_cost(target: Any, desc: Mapping[str, Any], events: Events, prices: Price
 
 def _function_arns(events: Events) -> dict[str, str]:
     """State name -> the FunctionName its lambda:invoke TaskScheduled events passed."""
+    from ticketflow.local.history import events_in_states
+
     found: dict[str, str] = {}
-    state = ""
-    for event in sorted(events, key=lambda e: e.get("id", 0)):
-        kind = str(event.get("type", ""))
-        if kind.endswith("StateEntered"):
-            state = str((event.get("stateEnteredEventDetails") or {}).get("name", ""))
-        elif kind == "TaskScheduled":
+    for state, event in events_in_states(events):
+        if event.get("type") == "TaskScheduled":
             details = event.get("taskScheduledEventDetails") or {}
             try:
                 params = json.loads(details.get("parameters") or "{}")

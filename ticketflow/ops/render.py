@@ -401,11 +401,12 @@ def render_run_report(report: dict[str, Any] | None) -> list[str]:
     lines.append(label("Encoding", encoding_read(report)))
     if report.get("profile"):
         lines.append(label("Profile", str(report["profile"])))
-    unparsed = {c: int(v.get("count") or 0) for c, v in (report.get("unparsed_values") or {}).items()}
-    per_column = [("unreadable, text kept in _unparsed", unparsed),
-                  ("out of plausible range", report.get("out_of_range") or {}),
-                  ("unknown enum tokens", {c: int(v.get("count") or 0)
-                                           for c, v in (report.get("unknown_enum_values") or {}).items()})]
+    def counted(key: str) -> dict[str, int]:  # {column: n} or {column: {"count": n, ...}}
+        return {c: int((v.get("count") if isinstance(v, dict) else v) or 0) for c, v in (report.get(key) or {}).items()}
+
+    per_column = [("unreadable, text kept in _unparsed", counted("unparsed_values")),
+                  ("out of plausible range", counted("out_of_range")),
+                  ("unknown enum tokens", counted("unknown_enum_values"))]
     typing = [f"{what}: {_counts(counts)}" for what, counts in per_column if _counts(counts)]
     for i, text_line in enumerate(typing):
         wrapped = wrap(text_line, " " * 11)
