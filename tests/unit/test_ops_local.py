@@ -264,10 +264,26 @@ def test_show_summarises_the_run_report_with_counts_and_no_values(home: Path, ca
             in out)
     assert "Encoding   windows-1252, gzip compressed, 2 lines decoded by fallback" in out
     assert "Profile    zendesk" in out
-    assert "Values     unreadable, text kept in _unparsed: satisfaction_score 5" in out
-    assert "out of plausible range: resolved_at 2" in out and "unknown enum tokens: status 4" in out
+    assert "Values     unreadable (text kept in _unparsed), rows: satisfaction_score 5" in out
+    assert "out of plausible range, rows: resolved_at 2" in out and "not in the enum's values, rows: status 4" in out
+    assert "\u00a0" not in out
     assert "Columns    2 not in the contract, published in the extra map" in out
     assert "SECRET" not in out  # example values stay in the encrypted report
+
+
+def test_the_run_report_summary_never_parts_a_reason_from_its_count() -> None:
+    from ticketflow.ops.render import render_run_report
+
+    reasons = {f"missing_required:column_with_a_long_name_{i}": i + 1 for i in range(12)}
+    lines = render_run_report({"rows_read": 100, "rows_valid": 22, "rows_quarantined": 78,
+                               "quarantined_by_reason": reasons,
+                               "csv_parse": {"multi_line": False, "reason": "r", "parse_tasks": 1}})
+    body = [line.strip() for line in lines[1:] if line.startswith(" ")]  # the lines under "Rows"
+    assert len(body) > 3  # wrapped over several lines
+    items = [item.strip() for line in body for item in line.removeprefix("quarantined:").split(",") if item.strip()]
+    assert sorted(items) == sorted(f"{k} {v}" for k, v in reasons.items())  # every item whole on one line
+    assert all(len(line) <= 100 for line in lines)
+    assert "CSV        split by lines (1 parse task): r" in lines
 
 
 def test_show_says_when_no_run_report_was_written(home: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -351,8 +351,18 @@ def render_show(desc: dict[str, Any], events: list[dict[str, Any]], io: bool = F
     return "\n".join(lines)
 
 
+_KEEP = "\u00a0"  # a space `wrap` never breaks at (textwrap splits at ASCII whitespace only)
+
+
 def _counts(counts: dict[str, int]) -> str:
-    return ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items()) if v)
+    """`name n, name n, ...` for the non-zero counts; each name stays on one line with its count in `_wrapped`."""
+    return ", ".join(f"{k}{_KEEP}{v:,}" for k, v in sorted(counts.items()) if v)
+
+
+def _wrapped(lead: str, text: str) -> list[str]:
+    """`text` wrapped under a 10-character `lead` label (as `show`'s header lines are)."""
+    lines = [line.replace(_KEEP, " ") for line in wrap(text, " " * 11)]
+    return [f"{lead:<10} {lines[0].lstrip()}", *lines[1:]]
 
 
 def csv_reading(report: dict[str, Any]) -> str | None:
@@ -362,7 +372,7 @@ def csv_reading(report: dict[str, Any]) -> str | None:
     if not parse:
         return None
     how = ("read whole (multiLine, one task)" if parse.get("multi_line")
-           else f"split by lines ({parse.get('parse_tasks')} parse tasks)")
+           else f"split by lines ({parse.get('parse_tasks')} parse task{'' if parse.get('parse_tasks') == 1 else 's'})")
     if parse.get("read_twice"):
         how += ", after a split reading the whole-file scan overruled"
     return f"{how}: {parse.get('reason')}"
@@ -393,24 +403,24 @@ def render_run_report(report: dict[str, Any] | None) -> list[str]:
                            f"valid, {int(report.get('rows_quarantined') or 0):,} quarantined")]
     by_reason = _counts(report.get("quarantined_by_reason") or {})
     if by_reason:
-        lines += wrap(f"quarantined: {by_reason}", " " * 11)
+        lines += _wrapped("", f"quarantined: {by_reason}")
     how = csv_reading(report)
     if how:
-        wrapped = wrap(how, " " * 11)
-        lines += [label("CSV", wrapped[0].lstrip()), *wrapped[1:]]
+        lines += _wrapped("CSV", how)
     lines.append(label("Encoding", encoding_read(report)))
     if report.get("profile"):
         lines.append(label("Profile", str(report["profile"])))
+
     def counted(key: str) -> dict[str, int]:  # {column: n} or {column: {"count": n, ...}}
         return {c: int((v.get("count") if isinstance(v, dict) else v) or 0) for c, v in (report.get(key) or {}).items()}
 
-    per_column = [("unreadable, text kept in _unparsed", counted("unparsed_values")),
-                  ("out of plausible range", counted("out_of_range")),
-                  ("unknown enum tokens", counted("unknown_enum_values"))]
+    # Each count is of rows: one value per row and column.
+    per_column = [("unreadable (text kept in _unparsed), rows", counted("unparsed_values")),
+                  ("out of plausible range, rows", counted("out_of_range")),
+                  ("not in the enum's values, rows", counted("unknown_enum_values"))]
     typing = [f"{what}: {_counts(counts)}" for what, counts in per_column if _counts(counts)]
     for i, text_line in enumerate(typing):
-        wrapped = wrap(text_line, " " * 11)
-        lines += [label("Values" if i == 0 else "", wrapped[0].lstrip()), *wrapped[1:]]
+        lines += _wrapped("Values" if i == 0 else "", text_line)
     unknown = report.get("unknown_columns") or {}
     if unknown:
         lines.append(label("Columns", f"{len(unknown):,} not in the contract, published in the extra map"))
