@@ -192,13 +192,13 @@ def run_once(engine: str, source: Path, trees: dict[str, Path], cores: str | Non
         cmd = [PY, "-m", "bench.transform_bench", *child, str(source), *extra, *([cores] if cores else [])]
         m = measure_process(cmd, env={"TMPDIR": tmp}, cwd=trees[engine])
     doc = json.loads(m.stdout.strip().splitlines()[-1])
-    return {**doc, "wall_s": m.wall_s, "peak_rss": m.peak_memory, "cpu_s": m.cpu_s, "load": load}
+    return {**doc, "wall_s": m.wall_s, "peak_memory": m.peak_memory, "cpu_s": m.cpu_s, "load": load}
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     median_run = sorted(runs, key=lambda r: r["run_s"])[len(runs) // 2]  # its phase timings are shown
     return {**median_run, "run_s": statistics.median(r["run_s"] for r in runs),
-            "wall_s": statistics.median(r["wall_s"] for r in runs), "peak_rss": max(r["peak_rss"] for r in runs),
+            "wall_s": statistics.median(r["wall_s"] for r in runs), "peak_memory": max(r["peak_memory"] for r in runs),
             "cpu_s": statistics.median(r["cpu_s"] for r in runs),
             "each_run_s": [r["run_s"] for r in runs], "repeats": len(runs)}
 
@@ -291,7 +291,8 @@ def table_rows(rows: int, mb: float, r: dict[str, dict[str, Any]], engines: tupl
         out.append(
             f"| {rows:,} | {mb:.0f} | {LABELS[engine]} | {x['run_s']:.2f} | "
             f"{' / '.join(f'{s:.1f}' for s in x['each_run_s'])} | {x['wall_s']:.2f} | {x['cpu_s']:.1f} | "
-            f"{mb / x['run_s']:.1f} | {rows / x['run_s']:,.0f} | {x['peak_rss'] / 1e9:.2f} GB | {vs_duck} | {vs_min} |"
+            f"{mb / x['run_s']:.1f} | {rows / x['run_s']:,.0f} | {x['peak_memory'] / 1e9:.2f} GB | {vs_duck} | "
+            f"{vs_min} |"
         )
     return out
 

@@ -36,7 +36,7 @@ def local_cost(home: Path, desc: Mapping[str, Any], events: Events, prices: Pric
     ExecutionTime as the local runtime recorded it in the history, and the run report from the local bucket."""
     from ticketflow.ops.executions import local_run_report
 
-    report = local_run_report(home, dict(desc))
+    report = local_run_report(home, desc)
     return execution_cost(events, str(desc.get("status", "")), sizing or StackSizing.from_cdk_json(), prices,
                           _definition(), facts=facts_from_report(report, events))
 
@@ -67,7 +67,7 @@ def aws_cost(target: Any, desc: Mapping[str, Any], events: Events, prices: Price
                 memory[by_state[state]] = int(client.get_function_configuration(FunctionName=arn)["MemorySize"])
             except ClientError:
                 continue  # the configured default stands
-    report = aws_run_report(target.client("s3"), target.resources.bucket, dict(desc))
+    report = aws_run_report(target.client("s3"), target.resources.bucket, desc)
     return execution_cost(events, str(desc.get("status", "")), sizing or StackSizing.from_cdk_json(), prices,
                           _definition(), job_runs=runs, facts=facts_from_report(report, events), memory_mb=memory)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -323,32 +324,34 @@ class AwsExecutionStore:
         return [unique[i] for i in sorted(unique)]
 
 
+def run_name(desc: Mapping[str, Any]) -> str:
+    """The run id of an execution: its name (the ARN's last part when the description has no name)."""
+    return str(desc.get("name") or name_of(str(desc.get("executionArn", ""))))
+
+
 def run_file_keys(desc: dict[str, Any]) -> list[tuple[str, str]]:
     """(label, bucket key) of the files one execution's run writes: its run report, validation report,
     quarantined rows and publish report (`ticketcore.layout`; the run id is the execution name)."""
     from ticketcore import layout
     from ticketflow.ops.render import source_key
 
-    name = str(desc.get("name") or name_of(str(desc.get("executionArn", ""))))
+    name = run_name(desc)
     source = source_key(desc)
-    keys = [("Report", layout.reports_prefix(name) + layout.RUN_REPORT),
-            ("Validation", layout.validation_report_key(name))]
+    keys = [("Report", run_report_key(desc)), ("Validation", layout.validation_report_key(name))]
     if source:
         keys.append(("Quarantine", layout.quarantine_prefix(source, name) + layout.QUARANTINE_FILE))
     keys.append(("Published", layout.reports_prefix(name) + layout.PUBLISH_REPORT))
     return keys
 
 
-
-def run_report_key(desc: dict[str, Any]) -> str:
+def run_report_key(desc: Mapping[str, Any]) -> str:
     """The bucket key of the Glue job's run report for one execution (`ticketcore.layout`)."""
     from ticketcore import layout
 
-    return layout.reports_prefix(str(desc.get("name") or name_of(str(desc.get("executionArn", ""))))) \
-        + layout.RUN_REPORT
+    return layout.reports_prefix(run_name(desc)) + layout.RUN_REPORT
 
 
-def local_run_report(home: Path, desc: dict[str, Any]) -> dict[str, Any] | None:
+def local_run_report(home: Path, desc: Mapping[str, Any]) -> dict[str, Any] | None:
     """The run report from the local bucket under `home`, or None when the job wrote none (yet)."""
     from ticketcore.storage import LocalStorage
     from ticketflow.local.runtime import LOCAL_BUCKET
@@ -358,7 +361,7 @@ def local_run_report(home: Path, desc: dict[str, Any]) -> dict[str, Any] | None:
     return json.loads(storage.read_bytes(key)) if storage.exists(key) else None
 
 
-def aws_run_report(s3: Any, bucket: str, desc: dict[str, Any]) -> dict[str, Any] | None:
+def aws_run_report(s3: Any, bucket: str, desc: Mapping[str, Any]) -> dict[str, Any] | None:
     """The run report from the stack's bucket, or None when there is none (NoSuchKey) or it cannot be read
     (AccessDenied: the reports prefix is encrypted with the stack's key)."""
     try:
