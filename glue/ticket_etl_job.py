@@ -244,50 +244,81 @@ class PreparedSource:
     report: dict[str, Any]
 
 
-def _checked(pieces: Iterable[bytes], check: EncodingCheck) -> Iterator[bytes]:
+def checked_pieces(pieces: Iterable[bytes], check: EncodingCheck) -> Iterator[bytes]:
+    """`pieces`, each fed to `check` on its way through."""
     for piece in pieces:
         check.feed(piece)
         yield piece
 
 
-def prepare_source(spark: SparkSession, source: str, staging: str, name: str, dialect: Dialect) -> PreparedSource:
-    """Make the upload readable by Spark's CSV reader, which knows one codec per file and no compression.
+@dataclass(frozen=True)
+class SourceText:
+    """The upload as text, its encoding not yet settled: `uri` (the upload, or its decompressed copy in staging)
+    and `check`, fed with every byte already when `checked` (a decompressed upload), else to be fed by whoever
+    reads the bytes next (the job's quote scan: one read of the object serves both)."""
 
-    A .csv.gz or a one-CSV zip (by magic number) is decompressed to `<staging>/source/<name>.csv`. Every byte is
-    checked for its encoding on the way (`ticketcore.source.EncodingCheck`), overriding the head's guess; only a
-    UTF-8 file with stray bytes (or Windows-1252 with its undefined bytes) is rewritten as UTF-8, to
-    `<staging>/source/utf8-<name>.csv`, newline for newline. Raises SchemaError for an unreadable archive."""
+    uri: str
+    compression: str | None
+    member: str | None
+    check: EncodingCheck
+    checked: bool
+    seconds: float
+
+
+def open_source(spark: SparkSession, source: str, staging: str, name: str) -> SourceText:
+    """A .csv.gz or a one-CSV zip (by magic number) decompressed to `<staging>/source/<name>.csv`, every byte
+    fed to the encoding check on the way; any other upload as it is, nothing read. Raises SchemaError for an
+    unreadable archive."""
     t0 = time.monotonic()
     compression = compression_of(read_raw_head(spark, source, 4))
     member: str | None = None
     check = EncodingCheck()
-    uri = source
     if compression is None:
-        for piece in read_pieces(spark, source):
-            check.feed(piece)
-            if check.done:
-                break
+        return SourceText(source, None, None, check, False, round(time.monotonic() - t0, 3))
+    uri = join(staging, "source", text_name(name))
+    if compression == GZIP:
+        text = gunzip(read_pieces(spark, source))
     else:
-        uri = join(staging, "source", text_name(name))
-        if compression == GZIP:
-            text = gunzip(read_pieces(spark, source))
-        else:
-            member, text = unzip_member(seekable_source(spark, source))
-        write_pieces(spark, uri, _checked(text, check))
-    verdict = check.result()
+        member, text = unzip_member(seekable_source(spark, source))
+    write_pieces(spark, uri, checked_pieces(text, check))
+    return SourceText(uri, compression, member, check, True, round(time.monotonic() - t0, 3))
+
+
+def settle_encoding(spark: SparkSession, text: SourceText, staging: str, name: str, dialect: Dialect) -> PreparedSource:
+    """The source as Spark's CSV reader reads it, once `text.check` has seen every byte: the encoding of the whole
+    file (`ticketcore.source.EncodingCheck`) overrides the head's guess; only a UTF-8 file with stray bytes (or
+    Windows-1252 with its undefined bytes) is rewritten as UTF-8, to `<staging>/source/utf8-<name>.csv`, newline
+    for newline, so lines found in the original hold in the copy."""
+    t0 = time.monotonic()
+    verdict = text.check.result()
+    uri = text.uri
     if verdict.transcode:
         utf8 = join(staging, "source", "utf8-" + text_name(name))
         write_pieces(spark, utf8, transcode(read_pieces(spark, uri), verdict))
         uri = utf8
     report = {
-        "compression": compression,
-        "zip_member": member,
+        "compression": text.compression,
+        "zip_member": text.member,
         "read_from": uri,
         "head_encoding": dialect.encoding,
         "encoding": verdict.to_dict(),
-        "seconds": round(time.monotonic() - t0, 3),
+        # Decompressing and rewriting; a plain upload is checked by the quote scan, beside the parse.
+        "seconds": round(text.seconds + time.monotonic() - t0, 3),
     }
     return PreparedSource(uri, replace(dialect, encoding=verdict.read_as), report)
+
+
+def prepare_source(spark: SparkSession, source: str, staging: str, name: str, dialect: Dialect) -> PreparedSource:
+    """Make the upload readable by Spark's CSV reader, which knows one codec per file and no compression, in one
+    go: `open_source`, every byte checked, `settle_encoding`. (The job itself checks a plain upload's bytes in
+    its quote scan instead.) Raises SchemaError for an unreadable archive."""
+    text = open_source(spark, source, staging, name)
+    if not text.checked:
+        for piece in read_pieces(spark, text.uri):
+            text.check.feed(piece)
+            if text.check.done:
+                break
+    return settle_encoding(spark, text, staging, name, dialect)
 
 
 def write_text(spark: SparkSession, uri: str, text: str) -> None:
@@ -456,8 +487,9 @@ def parse_csv(spark: SparkSession, uri: str, dialect: Dialect, mapping: HeaderMa
         spread = tx.spread_partitions(source_bytes, spark.sparkContext.defaultParallelism)
         if spread > 1:
             indexed = indexed.repartition(spread, tx.RECORD)
-    # Parsed once, into the columnar cache; every later pass reads only the cached columns it needs.
-    base = tx.blank_missing(indexed, contract).persist()
+    # Parsed once, into the columnar cache; every later pass reads only the cached columns it needs. The field
+    # lengths are checked here, while every raw value is in hand, so the outcome pass reads no raw column.
+    base = tx.blank_missing(tx.with_too_long(indexed, contract, mapping), contract).persist()
     ts_cols = [c.name for c in contract.columns_of_type("timestamp") if tx.value(c.name) in base.columns]
     block = None if multi_line else tx.split_block_bytes(source_bytes, spark.sparkContext.defaultParallelism)
     with session_conf(spark, "spark.sql.files.maxPartitionBytes", block):  # read when the scan is planned
@@ -521,34 +553,52 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
     ingested_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     source_key = args.source_key or args.source
     lap("inspect")
-    # Spark's CSV reader knows one codec per file and no compression: decompress, and decide the encoding from
-    # every byte (the head's guess is overridden); everything after reads `source_uri`.
-    prepared = prepare_source(spark, args.source, args.staging, source_name(source_key), dialect)
-    dialect, source_uri = prepared.dialect, prepared.uri
-    lap("prepare_source")
-    # Inspect scans only the head: the whole object is scanned here, in a thread while Spark parses the file,
-    # for a quote left open, blank lines, and a quoted line break, which decides how Spark may read the file.
-    quote_scan = in_background(scan_stream, read_pieces(spark, source_uri), dialect.encoding, dialect.delimiter)
-    source_bytes = file_size(spark, source_uri)
-    # A small file's scan ends at once: the reading is decided from every byte. A big one is read split by lines
-    # when its head shows no quoted line break, provisionally, until the scan has seen every byte.
+    # Spark's CSV reader knows one codec per file and no compression: a compressed upload is decompressed (its
+    # bytes checked for their encoding on the way). Inspect scans only the head: the whole text is scanned here,
+    # in a thread while Spark parses the file, for a quote left open, blank lines, and a quoted line break, which
+    # decides how Spark may read the file; a plain upload's bytes are checked for their encoding in that same
+    # read. Both verdicts come from every byte and may overrule the head's guesses.
+    name = source_name(source_key)
+    text = open_source(spark, args.source, args.staging, name)
+    pieces = read_pieces(spark, text.uri)
+    quote_scan = in_background(scan_stream, pieces if text.checked else checked_pieces(pieces, text.check),
+                               dialect.encoding, dialect.delimiter)
+    source_bytes = file_size(spark, text.uri)
+    # A small file's scan ends at once: the encoding and the reading are decided from every byte. A big one is
+    # read as its head shows (in the head's encoding; split by lines when no quoted line break is seen),
+    # provisionally, until the scan has seen every byte.
     small = source_bytes <= SCAN_FIRST_BYTES
-    plan = csv_parse_plan(dialect, quote_scan.result() if small else None, args.csv_parse)
+    settled = small or text.checked  # every byte checked for its encoding before the parse
+    whole_file = quote_scan.result() if small else None
+    prepared = settle_encoding(spark, text, args.staging, name, dialect) if settled else None
+    if prepared:
+        dialect = prepared.dialect
+    source_uri = prepared.uri if prepared else text.uri
+    lap("prepare_source")
+    plan = csv_parse_plan(dialect, whole_file, args.csv_parse)
     parsed = parse_csv(spark, source_uri, dialect, mapping, contract, plan.multi_line, source_bytes)
     lap("read_and_infer")
     whole_file = quote_scan.result()
     open_quote_line = whole_file.open_quote_line
+    prepared = prepared or settle_encoding(spark, text, args.staging, name, dialect)
     lap("quote_scan")
-    read_twice = False
+    again: list[str] = []  # why the provisional reading is dropped, if it is
+    if prepared.dialect.encoding != dialect.encoding:
+        again.append(f"the whole file is {prepared.dialect.encoding}, not {dialect.encoding} as its head showed")
+    elif prepared.uri != source_uri:
+        again.append("bytes past the head are not UTF-8: read from the UTF-8 copy")
     if not plan.multi_line:
-        plan = plan if small else csv_parse_plan(dialect, whole_file, args.csv_parse)
+        plan = plan if small else csv_parse_plan(prepared.dialect, whole_file, args.csv_parse)
         if not plan.multi_line and not parsed.in_file_order:  # never seen; the line numbers depend on it
             plan = ParsePlan(True, "Spark's blocks of the file were not in file order: read whole instead")
-        if plan.multi_line:  # the split reading is dropped, and the file read again, whole
-            parsed.base.unpersist()
-            parsed = parse_csv(spark, source_uri, dialect, mapping, contract, True, source_bytes)
-            read_twice = True
-            lap("read_again_whole")
+        if plan.multi_line:
+            again.append("the whole-file scan overruled the split reading")
+    if again:  # the provisional reading is dropped, and the file read again as every byte showed it must be
+        parsed.base.unpersist()
+        dialect, source_uri = prepared.dialect, prepared.uri
+        parsed = parse_csv(spark, source_uri, dialect, mapping, contract, plan.multi_line,
+                           file_size(spark, source_uri))
+        lap("read_again")
     base, evidence, ts_cols = parsed.base, parsed.evidence, parsed.timestamp_columns
     rows_read = int(evidence.get("__rows") or 0)
     formats = {
@@ -564,19 +614,20 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
         tx.classify(typed, contract, info), header_lines=dialect.lines_before_data, open_quote_line=open_quote_line,
         blank_lines=blank_lines(whole_file, dialect), carry=tx.carried_fields(carried, info),
     ).persist()
-    outcomes.count()  # computed into its cache here, so the report times this phase on its own
+    # Records per outcome (None: valid), counted on the narrow frame, which builds its cache here (so the report
+    # times this phase on its own). Counted in the write instead, 20-odd reasons compared on every wide row.
+    by_outcome = {r[tx.REASON]: int(r["count"]) for r in outcomes.groupBy(tx.REASON).count().collect()}
     lap("lines_and_dedupe")
     typed, info = tx.type_columns(base.join(F.broadcast(outcomes), tx.RECORD), contract, mapping, formats, carried)
     final = tx.derive(typed, args.run_id, source_key, ingested_at)
 
-    # Every count of the report is gathered while the valid rows are written (no separate counting jobs).
+    # Every count of the published rows is gathered while they are written (no separate counting jobs).
     enum_cols = [c for c in contract.columns_of_type("enum")]
-    reasons_possible = tx.possible_reasons(contract, info)
     is_valid = F.col(tx.REASON).isNull()
-    unknown = {c.name: is_valid & F.col(c.name).isNotNull() & ~F.col(c.name).isin(list(c.values)) for c in enum_cols}
+    unknown = {c.name: F.col(c.name).isNotNull() & ~F.col(c.name).isin(list(c.values)) for c in enum_cols}
     # Published values that failed typing (their text is in `_unparsed`): counted, with the first and the last
     # (line, text) as examples. Examples only here: the run report lives in the encrypted reports prefix.
-    unparsed = {n: is_valid & F.col(tx.UNPARSED)[n].isNotNull() for n in info.coerced_flags}
+    unparsed = {n: F.col(tx.UNPARSED)[n].isNotNull() for n in info.coerced_flags}
 
     def unparsed_example(name: str, agg: Callable[[Any], Any]) -> Any:
         example = F.struct(F.col(tx.LINE).alias("line"), F.col(tx.UNPARSED)[name].alias("value"))
@@ -584,17 +635,12 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
     # Observations are matched by name across the session: concurrent runs in one warm session (the local
     # runtime) must not share one, or each would read the other's counts.
     observation = Observation(f"run_report_{uuid.uuid4().hex}")
-    observed = final.observe(
+    observed = final.where(is_valid).observe(
         observation,
-        F.count(F.lit(1)).alias("rows_seen"),
-        F.sum(is_valid.cast("int")).alias("rows_valid"),
-        *[F.sum((F.col(tx.REASON) == r).cast("int")).alias(f"reason__{r}") for r in reasons_possible],
+        F.count(F.lit(1)).alias("rows_written"),
+        *[F.sum(F.col(flag).cast("int")).alias(f"coerced__{name}") for name, flag in info.coerced_flags.items()],
         *[
-            F.sum((is_valid & F.col(flag)).cast("int")).alias(f"coerced__{name}")
-            for name, flag in info.coerced_flags.items()
-        ],
-        *[
-            F.sum((is_valid & F.col(flag)).cast("int")).alias(f"out_of_range__{name}")
+            F.sum(F.col(flag).cast("int")).alias(f"out_of_range__{name}")
             for name, flag in info.out_of_range_flags.items()
         ],
         *[F.sum(u.cast("int")).alias(f"unknown__{name}") for name, u in unknown.items()],
@@ -616,8 +662,7 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
     tickets_uri = join(args.staging, "tickets")
     published_cols = tx.output_columns(contract, mapping)
     (
-        observed.where(is_valid)
-        .select(*published_cols, "year", "month")
+        observed.select(*published_cols, "year", "month")
         .write.mode("overwrite")
         .options(**tx.parquet_write_options(contract, published_cols))
         .partitionBy("year", "month")
@@ -626,9 +671,8 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
     counts = observation.get
     lap("write_valid")
 
-    reasons = {r: int(counts.get(f"reason__{r}") or 0) for r in reasons_possible}
-    reasons = {r: n for r, n in reasons.items() if n}
-    rows_valid = int(counts.get("rows_valid") or 0)
+    reasons = {r: n for r, n in by_outcome.items() if r is not None}
+    rows_valid = by_outcome.get(None, 0)
     rows_quarantined = sum(reasons.values())
     quarantine_file = join(args.quarantine, QUARANTINE_FILE) if rows_quarantined else None
     if quarantine_file:
@@ -667,8 +711,10 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
         # Compression, the encoding of the whole file, and the lines whose stray bytes were decoded by fallback.
         "source_text": prepared.report,
         # How Spark read the CSV: split by lines (every core, every Glue worker) or whole (multiLine, one task),
-        # and why; `read_twice`: a split reading the whole-file scan overruled (a quoted line break past the head).
-        "csv_parse": {**plan.to_dict(), "parse_tasks": parsed.parse_tasks, "read_twice": read_twice},
+        # and why; `read_twice`: the provisional reading of a big file was dropped once the scan had seen every
+        # byte (`read_again_because`: a quoted line break past the head, or an encoding other than the head's).
+        "csv_parse": {**plan.to_dict(), "parse_tasks": parsed.parse_tasks, "read_twice": bool(again),
+                      "read_again_because": "; ".join(again) or None},
         "rows_read": rows_read,
         "rows_valid": rows_valid,
         "rows_quarantined": rows_quarantined,
@@ -708,13 +754,14 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
             "files": files,
             "quarantine": quarantine_file,
         },
-        # Read in the first pass, classified in the last one: both must account for every record.
-        "reconciled": rows_read == rows_valid + rows_quarantined == int(counts.get("rows_seen") or 0),
+        # Read in the first pass, classified in the outcome pass, written in the last: every record accounted for.
+        "reconciled": rows_read == rows_valid + rows_quarantined and rows_valid == int(counts.get("rows_written") or 0),
         "timings_seconds": {**timings, "total": round(time.monotonic() - t0, 3)},
     }
     if not report["reconciled"]:  # cannot happen by construction; a bug must not publish silently
         raise RuntimeError(
-            f"row accounting broken: read {rows_read} != valid {rows_valid} + quarantined {rows_quarantined}"
+            f"row accounting broken: read {rows_read}, valid {rows_valid} + quarantined {rows_quarantined}, "
+            f"written {counts.get('rows_written')}"
         )
     write_text(spark, join(args.reports, "run_report.json"), json.dumps(report, indent=2, default=str))
     return report

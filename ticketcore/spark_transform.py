@@ -540,8 +540,10 @@ def normalise_enum(v: SparkColumn, col: Column) -> SparkColumn:
     token = F.regexp_replace(F.regexp_replace(F.lower(v), r"[^\p{L}\p{N}]+", "_"), r"^_+|_+$", "")
     pairs = [x for k, canon in sorted(col.synonym_map().items()) for x in (F.lit(k), F.lit(canon))]
     synonyms = F.create_map(*pairs)
-    # Coalesce stops at the first non-null: the regex runs only for a label that is not a synonym as it is.
-    return F.coalesce(synonyms[token], synonyms[F.regexp_extract(token, ENUM_PREFIX.pattern, 1)], token)
+    # Coalesce stops at the first non-null. A label that is a synonym once lower-cased (`Low`, `email`) is its own
+    # token (a synonym is a token already), so the regexes run only for the others.
+    return F.coalesce(synonyms[F.lower(v)], synonyms[token], synonyms[F.regexp_extract(token, ENUM_PREFIX.pattern, 1)],
+                      token)
 
 
 # A decimal comma (`4,0`, `2,5`, `3,25`) is read as a point. A comma before exactly three digits (`1,000`) is
@@ -610,14 +612,12 @@ class TypedColumns:
     coerced_flags: dict[str, str] = field(default_factory=dict)  # canonical column -> flag column
     # Timestamp column -> flag column: a value read, but outside the contract's plausible range (nulled).
     out_of_range_flags: dict[str, str] = field(default_factory=dict)
-    # The `field_too_long:<column>` reasons the file's columns can give (`TOO_LONG` holds a row's first one).
-    too_long_reasons: list[str] = field(default_factory=list)
 
 
 TOO_LONG = "_too_long"
 
 
-def too_long_reason(contract: Contract, mapping: HeaderMapping, info: TypedColumns) -> SparkColumn:
+def too_long_reason(contract: Contract, mapping: HeaderMapping) -> SparkColumn:
     """The first of the row's source values longer than its column's limit (`Contract.field_limit`, in
     characters) as `field_too_long:<column>` (`extra` for an unknown column), else null. The byte length is
     known without reading the value and is never below the character count, so only a value with that many
@@ -627,9 +627,13 @@ def too_long_reason(contract: Contract, mapping: HeaderMapping, info: TypedColum
         limit, reason = contract.field_limit(c.field), f"field_too_long:{c.field or EXTRA}"
         v = F.col(raw(c.name))
         checks.append(F.when((F.octet_length(v) > limit) & (F.length(v) > limit), F.lit(reason)))
-        if reason not in info.too_long_reasons:
-            info.too_long_reasons.append(reason)
     return F.coalesce(*checks) if checks else F.lit(None).cast("string")
+
+
+def with_too_long(df: DataFrame, contract: Contract, mapping: HeaderMapping) -> DataFrame:
+    """`df` plus `_too_long` (`too_long_reason`). Applied before the columnar cache, where the parse has every
+    raw value in hand: later, only the outcome pass would read the raw columns, every one of them, for it."""
+    return df.select("*", too_long_reason(contract, mapping).alias(TOO_LONG))
 
 
 def type_columns(
@@ -675,7 +679,8 @@ def type_columns(
             info.coerced_flags[col.name] = f"_coerced_{col.name}"
     # Unknown columns, however many, in one map (trimmed values, missing-value tokens left out).
     typed_cols.append(string_map([(c.name, F.col(value(c.name))) for c in mapping.unmapped]).alias(EXTRA))
-    typed_cols.append(too_long_reason(contract, mapping, info).alias(TOO_LONG))
+    if TOO_LONG not in df.columns:  # else computed before the cache (`with_too_long`)
+        typed_cols.append(too_long_reason(contract, mapping).alias(TOO_LONG))
     out = df.select("*", *typed_cols)
     # A second projection, so the (costly) parse is referenced, not re-evaluated.
     flags = [
@@ -775,18 +780,6 @@ def record_outcomes(classified: DataFrame, header_lines: int = 1, open_quote_lin
     )
 
 
-def possible_reasons(contract: Contract, info: TypedColumns) -> list[str]:
-    """Every error reason `classify` and the dedupe can give, so the counts are one aggregation."""
-    reasons = [WRONG_FIELD_COUNT, *info.too_long_reasons]
-    for name in contract.required:
-        if name in info.out_of_range_flags:
-            reasons.append(f"out_of_range_required:{name}")
-        if name in info.coerced_flags:
-            reasons.append(f"unparseable_required:{name}")
-        reasons.append(f"missing_required:{name}")
-    return [*reasons, UNTERMINATED_QUOTE, DUPLICATE_SUPERSEDED]
-
-
 def derive(df: DataFrame, run_id: str, source_key: str, ingested_at: str) -> DataFrame:
     hours = (F.unix_micros(F.col("resolved_at")) - F.unix_micros(F.col("created_at"))) / F.lit(3_600_000_000.0)
     return (
@@ -794,8 +787,10 @@ def derive(df: DataFrame, run_id: str, source_key: str, ingested_at: str) -> Dat
         .withColumn("_source_key", F.lit(source_key))
         .withColumn("_run_id", F.lit(run_id))
         .withColumn("_ingested_at", F.lit(ingested_at).cast("timestamp"))
-        .withColumn("year", F.date_format("created_at", "yyyy"))
-        .withColumn("month", F.date_format("created_at", "MM"))
+        # The partition values `date_format` gives ("2024", "0500", "03") for years 0-9999, from the date's
+        # numbers rather than a datetime formatter per row.
+        .withColumn("year", F.lpad(F.year("created_at").cast("string"), 4, "0"))
+        .withColumn("month", F.lpad(F.month("created_at").cast("string"), 2, "0"))
     )
 
 

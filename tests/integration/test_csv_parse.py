@@ -213,10 +213,46 @@ def test_a_quoted_line_break_past_the_head_makes_the_job_read_the_file_again_who
     parse = auto["report"]["csv_parse"]
     assert (parse["multi_line"], parse["read_twice"], parse["parse_tasks"]) == (True, True, 1)
     assert parse["reason"] == "a quoted value opening on line 5002 holds a line break: records span lines"
-    assert "read_again_whole" in auto["report"]["timings_seconds"]
+    assert parse["read_again_because"] == "the whole-file scan overruled the split reading"
+    assert "read_again" in auto["report"]["timings_seconds"]
     assert auto["rows"] == whole["rows"]
     assert auto["report"]["rows_read"] == 5011
     assert {r["ticket_id"]: r["_source_line"] for r in auto["rows"]}["T9000"] == 5004
+
+
+@pytest.mark.parametrize(("case", "encoding", "because"), [
+    # UTF-8, but one byte past the head is Windows-1252: that record is decoded by fallback, from a UTF-8 copy.
+    ("stray_byte", "utf-8", "bytes past the head are not UTF-8: read from the UTF-8 copy"),
+    # Windows-1252 throughout, its first non-ASCII byte past the head.
+    ("windows_1252", "cp1252", "the whole file is cp1252, not utf-8 as its head showed"),
+])
+def test_an_encoding_the_head_did_not_show_makes_the_job_read_a_big_file_again(spark, tmp_path, monkeypatch, case,
+                                                                               encoding, because):
+    # A big file is parsed in its head's encoding while the quote scan checks every byte; when the bytes past the
+    # head say otherwise, the job reads the file again as they say. What it publishes is what a small file, its
+    # every byte checked before the parse, gives.
+    late = "T-late,2024-01-01T10:00:00Z,,Caf\xe9 au lait,open,high"
+    lines = [HEADER, *records(5000), late, *records(10, 9000)]
+    data = "\n".join(lines).encode("cp1252") + b"\n"
+    assert data.index(b"\xe9") > HEAD_BYTES
+    if case == "stray_byte":
+        data = data.replace(b"subject 9005", "subject 9005 Müller".encode())
+    import glue.ticket_etl_job as job
+
+    first = run_once(spark, tmp_path / "first", data, "late.csv", "auto")
+    monkeypatch.setattr(job, "SCAN_FIRST_BYTES", 0)
+    again = run_once(spark, tmp_path / "again", data, "late.csv", "auto")
+    parse = again["report"]["csv_parse"]
+    assert (parse["multi_line"], parse["read_twice"], parse["read_again_because"]) == (False, True, because)
+    assert first["report"]["csv_parse"]["read_twice"] is False
+    assert again["report"]["dialect"]["encoding"] == first["report"]["dialect"]["encoding"]
+    assert again["report"]["source_text"]["encoding"] == first["report"]["source_text"]["encoding"]
+    assert again["report"]["source_text"]["encoding"]["encoding"] == encoding
+    assert again["rows"] == first["rows"]
+    subjects = {r["ticket_id"]: r["subject"] for r in again["rows"]}
+    assert subjects["T-late"] == "Café au lait"
+    assert subjects["T9005"] == ("subject 9005 Müller" if case == "stray_byte" else "subject 9005")
+    assert {r["ticket_id"]: r["_source_line"] for r in again["rows"]}["T-late"] == 5002
 
 
 @pytest.mark.parametrize(("odd_line", "reason"), [
@@ -257,8 +293,8 @@ def test_a_quoted_line_break_in_the_head_reads_whole_at_once(spark, tmp_path, mo
     reason = ("a quoted value in the first 256 KiB holds a line break" if big
               else "a quoted value opening on line 2 holds a line break")
     assert report["csv_parse"] == {"multi_line": True, "reason": f"{reason}: records span lines", "parse_tasks": 1,
-                                   "read_twice": False}
-    assert "read_again_whole" not in report["timings_seconds"]
+                                   "read_twice": False, "read_again_because": None}
+    assert "read_again" not in report["timings_seconds"]
 
 
 def test_the_report_says_why_a_single_line_file_was_split(spark, tmp_path):
@@ -267,7 +303,7 @@ def test_the_report_says_why_a_single_line_file_was_split(spark, tmp_path):
     assert report["csv_parse"] == {
         "multi_line": False,
         "reason": "no quoted value holds a line break (whole-file scan): every record is one line",
-        "parse_tasks": 1, "read_twice": False}
+        "parse_tasks": 1, "read_twice": False, "read_again_because": None}
 
 
 def test_an_unknown_csv_parse_argument_is_refused():

@@ -374,7 +374,7 @@ def csv_reading(report: dict[str, Any]) -> str | None:
     how = ("read whole (multiLine, one task)" if parse.get("multi_line")
            else f"split by lines ({parse.get('parse_tasks')} parse task{'' if parse.get('parse_tasks') == 1 else 's'})")
     if parse.get("read_twice"):
-        how += ", after a split reading the whole-file scan overruled"
+        how += f", read again ({parse.get('read_again_because') or 'the whole-file scan overruled the split reading'})"
     return f"{how}: {parse.get('reason')}"
 
 
