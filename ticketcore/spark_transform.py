@@ -258,6 +258,7 @@ def blank_missing(df: DataFrame, contract: Contract) -> DataFrame:
 TS_SHAPE = "_tshape_"  # per timestamp column that needs it: the `timestamp_parts` of a value tagged "P"
 TS_READ = "_tread_"  # per timestamp column: the value as read, before the plausible range
 TS_TAG = "_ttag_"  # per timestamp column that needs it: how each value is read (I, S, P, E)
+TS_PARTS = "_tparts_"  # per timestamp column that needs it: the canonical parts (text) of a value tagged "P"
 
 # The commonest numeric shape (a 4-digit year last, a 24-hour clock, no fraction, AM/PM or zone: `1/3/2024 2:15`)
 # is read by one Spark date pattern instead of canonical parts: the same instants (the Spark tests compare both
@@ -475,17 +476,22 @@ def with_timestamp_shapes(df: DataFrame, contract: Contract, formats: dict[str, 
 
 def add_timestamp_shapes(df: DataFrame, columns: dict[str, tuple[SparkColumn, FormatChoice]]) -> DataFrame:
     """`df` plus, for each (value, reading) given, `_ttag_<name>` (`timestamp_shape_tag`) and `_tshape_<name>`
-    (the `timestamp_parts` of a "P" value, else null), in two projections: the tag's regexes once per value,
-    then the parts of the few values that need them."""
+    (the `timestamp_parts` of a "P" value, else null), in three projections: the tag's regexes once per value,
+    then the canonical parts (`_tparts_<name>`) of the few values that need them, then their numbers. The parts
+    have a projection of their own because the numbers read them about thirty times: inlined, the regex ran
+    that often per value, and the generated method grew past the size the JIT compiles."""
     if not columns:
         return df
     tagged = df.select("*", *[timestamp_shape_tag(v, c).alias(TS_TAG + n) for n, (v, c) in columns.items()])
-    parts = [
-        F.when(F.col(TS_TAG + n) == "P", timestamp_parts(timestamp_shape_column(v, c), c.two_digit_year_pivot))
-        .alias(TS_SHAPE + n)
+    split = tagged.select("*", *[
+        F.when(F.col(TS_TAG + n) == "P", timestamp_shape_column(v, c)).alias(TS_PARTS + n)
         for n, (v, c) in columns.items()
-    ]
-    return tagged.select("*", *parts)
+    ])
+    return split.select("*", *[
+        F.when(F.col(TS_PARTS + n).isNotNull(), timestamp_parts(F.col(TS_PARTS + n), c.two_digit_year_pivot))
+        .alias(TS_SHAPE + n)
+        for n, (_, c) in columns.items()
+    ])
 
 
 def shape_column(df: DataFrame, name: str) -> TimestampShape | None:
