@@ -615,7 +615,7 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
         blank_lines=blank_lines(whole_file, dialect), carry=tx.carried_fields(carried, info),
     ).persist()
     # Records per outcome (None: valid), counted on the narrow frame, which builds its cache here (so the report
-    # times this phase on its own). Counted in the write instead, 20-odd reasons compared on every wide row.
+    # times this phase on its own). Counting them in the write compared 20-odd reasons on every wide row.
     by_outcome = {r[tx.REASON]: int(r["count"]) for r in outcomes.groupBy(tx.REASON).count().collect()}
     lap("lines_and_dedupe")
     typed, info = tx.type_columns(base.join(F.broadcast(outcomes), tx.RECORD), contract, mapping, formats, carried)
