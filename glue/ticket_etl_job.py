@@ -564,12 +564,13 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
     quote_scan = in_background(scan_stream, pieces if text.checked else checked_pieces(pieces, text.check),
                                dialect.encoding, dialect.delimiter)
     source_bytes = file_size(spark, text.uri)
-    # A small file's scan ends at once: the encoding and the reading are decided from every byte. A big one is
-    # read as its head shows (in the head's encoding; split by lines when no quoted line break is seen),
-    # provisionally, until the scan has seen every byte.
-    small = source_bytes <= SCAN_FIRST_BYTES
-    settled = small or text.checked  # every byte checked for its encoding before the parse
-    whole_file = quote_scan.result() if small else None
+    # A small file's scan ends at once: the encoding and the reading are decided from every byte, before Spark
+    # reads it; so is a file whose head already held bytes that are not UTF-8 (its verdict may well differ). Any
+    # other is read as its head shows (in the head's encoding; split by lines when no quoted line break is
+    # seen), provisionally, until the scan has seen every byte.
+    scan_first = source_bytes <= SCAN_FIRST_BYTES or dialect.encoding == "cp1252"
+    settled = scan_first or text.checked  # every byte checked for its encoding before the parse
+    whole_file = quote_scan.result() if scan_first else None
     prepared = settle_encoding(spark, text, args.staging, name, dialect) if settled else None
     if prepared:
         dialect = prepared.dialect
@@ -583,12 +584,16 @@ def run(spark: SparkSession, args: JobArgs, contract: Contract | None = None) ->
     prepared = prepared or settle_encoding(spark, text, args.staging, name, dialect)
     lap("quote_scan")
     again: list[str] = []  # why the provisional reading is dropped, if it is
+    head = f"its first {HEAD_BYTES // 1024} KiB"
     if prepared.dialect.encoding != dialect.encoding:
-        again.append(f"the whole file is {prepared.dialect.encoding}, not {dialect.encoding} as its head showed")
+        again.append(f"the whole file is {prepared.dialect.encoding}, not {dialect.encoding} as {head} showed")
     elif prepared.uri != source_uri:
-        again.append("bytes past the head are not UTF-8: read from the UTF-8 copy")
+        fallback = prepared.report["encoding"]
+        lines = fallback["fallback_line_numbers"]
+        again.append(f"{fallback['fallback_lines']} line(s) past {head} hold bytes that are not UTF-8 (the first: "
+                     f"line {lines[0] if lines else '?'}): decoded by fallback, from the file rewritten as UTF-8")
     if not plan.multi_line:
-        plan = plan if small else csv_parse_plan(prepared.dialect, whole_file, args.csv_parse)
+        plan = plan if scan_first else csv_parse_plan(prepared.dialect, whole_file, args.csv_parse)
         if not plan.multi_line and not parsed.in_file_order:  # never seen; the line numbers depend on it
             plan = ParsePlan(True, "Spark's blocks of the file were not in file order: read whole instead")
         if plan.multi_line:

@@ -222,9 +222,10 @@ def test_a_quoted_line_break_past_the_head_makes_the_job_read_the_file_again_who
 
 @pytest.mark.parametrize(("case", "encoding", "because"), [
     # UTF-8, but one byte past the head is Windows-1252: that record is decoded by fallback, from a UTF-8 copy.
-    ("stray_byte", "utf-8", "bytes past the head are not UTF-8: read from the UTF-8 copy"),
+    ("stray_byte", "utf-8", "1 line(s) past its first 256 KiB hold bytes that are not UTF-8 (the first: line 5002): "
+                            "decoded by fallback, from the file rewritten as UTF-8"),
     # Windows-1252 throughout, its first non-ASCII byte past the head.
-    ("windows_1252", "cp1252", "the whole file is cp1252, not utf-8 as its head showed"),
+    ("windows_1252", "cp1252", "the whole file is cp1252, not utf-8 as its first 256 KiB showed"),
 ])
 def test_an_encoding_the_head_did_not_show_makes_the_job_read_a_big_file_again(spark, tmp_path, monkeypatch, case,
                                                                                encoding, because):
@@ -253,6 +254,22 @@ def test_an_encoding_the_head_did_not_show_makes_the_job_read_a_big_file_again(s
     assert subjects["T-late"] == "Café au lait"
     assert subjects["T9005"] == ("subject 9005 Müller" if case == "stray_byte" else "subject 9005")
     assert {r["ticket_id"]: r["_source_line"] for r in again["rows"]}["T-late"] == 5002
+
+
+def test_a_big_file_whose_head_holds_bytes_that_are_not_utf8_is_checked_before_the_parse(spark, tmp_path,
+                                                                                         big_file_path):
+    # The stray byte in the head makes the head guess Windows-1252, but the whole file is UTF-8 with one stray
+    # byte: a guess so likely to be overruled is not parsed provisionally. The file is read once, as UTF-8.
+    lines = [HEADER, *records(5), "T-stray,2024-01-01T10:00:00Z,,Caf\xe9,open,high", *records(5000, 9000)]
+    data = ("\n".join(lines).encode("cp1252") + b"\n").replace(b"subject 13005", "subject 13005 Müller".encode())
+    assert data.index("Müller".encode()) > HEAD_BYTES  # the head holds the stray byte and no UTF-8 sequence
+    report = run_once(spark, tmp_path / "r", data, "stray_head.csv", "auto")
+    assert report["report"]["csv_parse"]["read_twice"] is False
+    text = report["report"]["source_text"]
+    assert (text["head_encoding"], text["encoding"]["encoding"], text["encoding"]["fallback_line_numbers"]) == (
+        "cp1252", "utf-8", [7])
+    subjects = {r["ticket_id"]: r["subject"] for r in report["rows"]}
+    assert (subjects["T-stray"], subjects["T13005"]) == ("Café", "subject 13005 Müller")
 
 
 @pytest.mark.parametrize(("odd_line", "reason"), [

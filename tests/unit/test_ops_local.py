@@ -286,6 +286,23 @@ def test_the_run_report_summary_never_parts_a_reason_from_its_count() -> None:
     assert "CSV        split by lines (1 parse task): r" in lines
 
 
+def test_the_csv_reading_says_why_a_file_was_read_a_second_time() -> None:
+    from ticketflow.ops.render import csv_reading
+
+    parse = {"multi_line": False, "reason": "no quoted value holds a line break", "parse_tasks": 2,
+             "read_twice": True,
+             "read_again_because": "the whole file is cp1252, not utf-8 as its first 256 KiB showed"}
+    assert csv_reading({"csv_parse": parse}) == (
+        "split by lines (2 parse tasks): no quoted value holds a line break. Read a second time: the whole file is "
+        "cp1252, not utf-8 as its first 256 KiB showed")
+    # A report written before the reason was recorded: a second reading then always had the one cause.
+    old = {"multi_line": True, "reason": "a quoted value opening on line 9 holds a line break", "parse_tasks": 1,
+           "read_twice": True}
+    assert str(csv_reading({"csv_parse": old})).endswith(
+        ". Read a second time: the whole-file scan overruled the split reading")
+    assert "second time" not in str(csv_reading({"csv_parse": {**parse, "read_twice": False}}))
+
+
 def test_show_says_when_no_run_report_was_written(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _, out, _ = run(capsys, "show", GLUE_FAILED, "--home", str(home))
     assert "Data       no run report (the Glue job has not written one)" in out

@@ -373,9 +373,11 @@ def csv_reading(report: dict[str, Any]) -> str | None:
         return None
     how = ("read whole (multiLine, one task)" if parse.get("multi_line")
            else f"split by lines ({parse.get('parse_tasks')} parse task{'' if parse.get('parse_tasks') == 1 else 's'})")
+    again = ""
     if parse.get("read_twice"):
-        how += f", read again ({parse.get('read_again_because') or 'the whole-file scan overruled the split reading'})"
-    return f"{how}: {parse.get('reason')}"
+        because = parse.get("read_again_because") or "the whole-file scan overruled the split reading"
+        again = f". Read a second time: {because}"
+    return f"{how}: {parse.get('reason')}{again}"
 
 
 def encoding_read(report: dict[str, Any]) -> str:
