@@ -479,7 +479,7 @@ def add_timestamp_shapes(df: DataFrame, columns: dict[str, tuple[SparkColumn, Fo
     (the `timestamp_parts` of a "P" value, else null), in three projections: the tag's regexes once per value,
     then the canonical parts (`_tparts_<name>`) of the few values that need them, then their numbers. The parts
     have a projection of their own because the numbers read them about thirty times: inlined, the regex ran
-    that often per value, and the generated method grew past the size the JIT compiles."""
+    that often per value (and the plan held it that many times)."""
     if not columns:
         return df
     tagged = df.select("*", *[timestamp_shape_tag(v, c).alias(TS_TAG + n) for n, (v, c) in columns.items()])
